@@ -104,7 +104,10 @@ func Serve(ctx context.Context, statePath string, b Backend) error {
 	pb.RegisterControlServer(g, &server{b: b})
 	go func() {
 		<-ctx.Done()
-		g.Stop()
+		// Let in-flight calls (Exit itself) get their reply.
+		t := time.AfterFunc(2*time.Second, g.Stop)
+		g.GracefulStop()
+		t.Stop()
 		os.Remove(path)
 	}()
 	if err := g.Serve(l); err != nil && !errors.Is(err, grpc.ErrServerStopped) {
