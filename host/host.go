@@ -178,8 +178,8 @@ func (h *Host) startInstance(s *nutconf.UPSSection) (*Instance, error) {
 	}
 	in.sock = sock
 	// Until the plugin's first snapshot, upsd sees a driver that is
-	// connected but has no data yet: stale, with its supervision state.
-	_ = sock.Update([]string{"SETINFO", "driver.state", string(StateStarting)}, []string{"DATASTALE"})
+	// connected but has no data yet: stale.
+	_ = sock.Update([]string{"DATASTALE"})
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
 	h.instances[s.Name] = in

@@ -22,8 +22,9 @@ import (
 	"github.com/gonut/gonut/sdk/sockproto"
 )
 
-// State is an instance's supervision state, as status shows it and as the
-// driver.state variable carries it.
+// State is an instance's supervision state, as status shows it. (It is
+// not published as a variable: NUT 2.8.0 drivers have no driver.state,
+// and upsc output stays byte-identical to NUT's.)
 type State string
 
 // The states an instance goes through.
@@ -163,7 +164,6 @@ func (in *Instance) run(ctx context.Context) {
 		// The plugin is gone: say so at once, so upsd stops serving its
 		// last values as fresh.
 		_ = in.sock.Update([]string{"DATASTALE"})
-		in.setDriverState(StateRestarting)
 		in.startOnce.Do(func() { in.started <- err })
 		if time.Since(began) >= in.h.cfg.HealthyRun {
 			failures = 0
@@ -196,10 +196,6 @@ func (in *Instance) backoff(n int) time.Duration {
 	}
 	j := 0.8 + 0.4*rand.Float64()
 	return time.Duration(float64(d) * j)
-}
-
-func (in *Instance) setDriverState(s State) {
-	_ = in.sock.Update([]string{"SETINFO", "driver.state", string(s)})
 }
 
 func (in *Instance) options() (sec, glob []plugin.Option) {
@@ -333,8 +329,7 @@ func (in *Instance) once(ctx context.Context) error {
 			u := m.u
 			switch {
 			case u.Snapshot:
-				msgs := append(u.Msgs, []string{"SETINFO", "driver.state", string(StateRunning)})
-				if err := in.sock.Replace(msgs...); err != nil {
+				if err := in.sock.Replace(u.Msgs...); err != nil {
 					return fmt.Errorf("%s: bad snapshot: %w", in.sec.Driver, err)
 				}
 				if !gotSnapshot {
