@@ -98,6 +98,17 @@ func run(port int, binDir string) error {
 	defer stop(upsdCmd)
 
 	addr := "127.0.0.1:" + strconv.Itoa(port)
+	for i := 0; ; i++ {
+		c, err := net.DialTimeout("tcp", addr, time.Second)
+		if err == nil {
+			c.Close()
+			break
+		}
+		if i == 100 {
+			return fmt.Errorf("upsd did not listen on %s: %v", addr, err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
 	fmt.Printf("\ngonut is serving a simulated UPS named \"demo\" on %s (mains fail every 30 s).\n", addr)
 	fmt.Printf("Watch it in another terminal:  watch -n1 %s demo@%s\n", filepath.Join(binDir, "upsc"), addr)
 	fmt.Printf("(NUT's own upsc works too: upsc demo@%s ups.status). Ctrl-C stops everything.\n\n", addr)
