@@ -1,0 +1,277 @@
+package nutconf
+
+import (
+	"errors"
+	"strings"
+)
+
+// Defaults NUT's parseconf applies to every context (PCONF_DEFAULT_WORDLEN_LIMIT
+// and PCONF_DEFAULT_ARG_LIMIT): upsd relies on them to bound what a client can
+// make it store for one request line.
+const (
+	DefaultMaxWordLen = 512
+	DefaultMaxWords   = 32
+)
+
+// scanState mirrors the states of NUT's parseconf state machine.
+type scanState uint8
+
+const (
+	stFindWordStart  scanState = iota // between words
+	stFindEOL                         // inside a # comment
+	stQuoteCollect                    // inside "..."
+	stQCLiteral                       // after \ inside "..."
+	stCollect                         // inside an unquoted word
+	stCollectLiteral                  // after \ outside quotes
+	stEndOfLine                       // the previous byte ended a line
+)
+
+// Scanner is NUT's parseconf state machine (pconf_char) fed one byte at a
+// time. upsd uses it for client request lines, both ends of the driver socket
+// protocol use it, and Parse uses it for configuration files, so every NUT
+// text format is split into words by exactly the same rules:
+//
+//   - words are separated by blanks (space, \t, \v, \f, \r); \n ends the line;
+//   - "double quotes" make one word of everything up to the closing quote,
+//     newlines included (a quoted word may span lines); "" is an empty word;
+//     a quote in the middle of an unquoted word is an ordinary character;
+//   - a backslash takes the next byte literally (\" \\ \# \=, and a space);
+//     a backslash before a newline joins the next physical line;
+//   - an unquoted # ends the word and starts a comment up to the newline;
+//   - an unquoted = is a word of its own, so key=value reads as three words;
+//   - bytes outside 0x20..0x7F (control bytes, including a tab or newline
+//     inside quotes, and every byte of UTF-8 text) are dropped, but such a
+//     byte still starts a word where one was expected, so a lone one between
+//     blanks yields an empty word (NUT's CVE-2012-2944 fix behaves so).
+//
+// The zero value is ready to use and has no limits; upsd sets MaxWordLen and
+// MaxWords to DefaultMaxWordLen and DefaultMaxWords as NUT does.
+type Scanner struct {
+	// MaxWordLen > 0 truncates each word to this many bytes, silently (NUT
+	// upsd: 512).
+	MaxWordLen int
+	// MaxWords > 0 drops words past this count, silently (NUT upsd: 32).
+	MaxWords int
+
+	state scanState
+	word  []byte
+	words []string
+}
+
+// Feed consumes one byte. When the byte completes a logical line, it returns
+// that line's words and done=true; an empty or comment-only line gives
+// done=true with zero words. The returned slice belongs to the caller.
+//
+// NUT's parseconf has no error state: every byte sequence is some line, and
+// upsd answers what it makes of it. Feed therefore never reports an error
+// today; err is part of the signature so callers treat a malformed line the
+// same way whatever future stricter mode reports it.
+func (s *Scanner) Feed(c byte) (words []string, done bool, err error) {
+	if s.state == stEndOfLine {
+		s.state = stFindWordStart
+	}
+	s.step(c)
+	if s.state != stEndOfLine {
+		return nil, false, nil
+	}
+	words = s.words
+	s.words = nil
+	return words, true, nil
+}
+
+// Pending reports whether a logical line has been started but not finished:
+// some word, quote, escape or comment is open. A reader that hits EOF with
+// Pending true has an unterminated last line.
+func (s *Scanner) Pending() bool {
+	switch s.state {
+	case stFindWordStart:
+		return len(s.words) > 0
+	case stEndOfLine:
+		return false
+	}
+	return true
+}
+
+// InQuote reports whether the scanner is inside a "quoted" word.
+func (s *Scanner) InQuote() bool {
+	return s.state == stQuoteCollect || s.state == stQCLiteral
+}
+
+// Flush ends the current logical line as if a newline had arrived outside any
+// quote, and returns its words (nil when nothing was pending). Parse and Split
+// call it at end of input. As in NUT's pconf_line, a word still being built is
+// kept only when it holds at least one byte.
+func (s *Scanner) Flush() []string {
+	if len(s.word) > 0 {
+		s.endWord()
+	}
+	words := s.words
+	s.words = nil
+	s.word = s.word[:0]
+	s.state = stFindWordStart
+	return words
+}
+
+// Reset discards any partial line.
+func (s *Scanner) Reset() {
+	s.state = stFindWordStart
+	s.word = s.word[:0]
+	s.words = nil
+}
+
+// isBlank is C isspace() in the C locale minus the newline, which is handled
+// before it everywhere.
+func isBlank(c byte) bool {
+	switch c {
+	case ' ', '\t', '\v', '\f', '\r':
+		return true
+	}
+	return false
+}
+
+func (s *Scanner) step(c byte) {
+	switch s.state {
+	case stFindWordStart:
+		s.findWordStart(c)
+	case stFindEOL:
+		if c == '\n' {
+			s.state = stEndOfLine
+		}
+	case stQuoteCollect:
+		switch c {
+		case '"':
+			s.endWord()
+			s.state = stFindWordStart
+		case '\\':
+			s.state = stQCLiteral
+		default:
+			s.addChar(c)
+		}
+	case stQCLiteral:
+		// \<newline> inside quotes continues the word on the next line.
+		if c != '\n' {
+			s.addChar(c)
+		}
+		s.state = stQuoteCollect
+	case stCollect:
+		switch {
+		case c == '#':
+			s.endWord()
+			s.state = stFindEOL
+		case c == '\n':
+			s.endWord()
+			s.state = stEndOfLine
+		case isBlank(c):
+			s.endWord()
+			s.state = stFindWordStart
+		case c == '=':
+			s.endWord()
+			s.findWordStart(c)
+		case c == '\\':
+			s.state = stCollectLiteral
+		default:
+			s.addChar(c)
+		}
+	case stCollectLiteral:
+		if c != '\n' {
+			s.addChar(c)
+		}
+		s.state = stCollect
+	}
+}
+
+func (s *Scanner) findWordStart(c byte) {
+	switch {
+	case c == '\n':
+		s.state = stEndOfLine
+	case c == '#':
+		s.state = stFindEOL
+	case isBlank(c):
+		s.state = stFindWordStart
+	case c == '\\':
+		s.state = stCollectLiteral
+	case c == '"':
+		s.state = stQuoteCollect
+	default:
+		// The word starts here even when addChar drops c.
+		s.addChar(c)
+		if c == '=' {
+			s.endWord()
+			s.state = stFindWordStart
+			return
+		}
+		s.state = stCollect
+	}
+}
+
+func (s *Scanner) addChar(c byte) {
+	// NUT keeps only 0x20..0x7F in words (CVE-2012-2944).
+	if c < 0x20 || c > 0x7f {
+		return
+	}
+	if s.MaxWordLen > 0 && len(s.word) >= s.MaxWordLen {
+		return
+	}
+	s.word = append(s.word, c)
+}
+
+func (s *Scanner) endWord() {
+	if s.MaxWords <= 0 || len(s.words) < s.MaxWords {
+		s.words = append(s.words, string(s.word))
+	}
+	s.word = s.word[:0]
+}
+
+// ErrUnterminatedQuote is returned by Split when the line ends inside a
+// "quoted" word.
+var ErrUnterminatedQuote = errors.New("unterminated quoted string")
+
+// errMultiLine is returned by Split when its input holds more than one
+// logical line.
+var errMultiLine = errors.New("more than one line")
+
+// Split splits one line into words by the Scanner's rules (no limits). A
+// trailing newline is optional. Like NUT's pconf_line it ties off a word left
+// open at the end, so words are usable even when err is ErrUnterminatedQuote;
+// any other error means the input held more than one logical line.
+func Split(line string) ([]string, error) {
+	var s Scanner
+	for i := 0; i < len(line); i++ {
+		words, done, err := s.Feed(line[i])
+		if err != nil {
+			return words, err
+		}
+		if done {
+			if rest := line[i+1:]; rest != "" {
+				return words, errMultiLine
+			}
+			return words, nil
+		}
+	}
+	var err error
+	if s.InQuote() {
+		err = ErrUnterminatedQuote
+	}
+	return s.Flush(), err
+}
+
+// Quote escapes s the way NUT's pconf_encode does before a value is sent or
+// written inside "double quotes": a backslash goes before every \, " and #.
+// The surrounding quotes are not added. Other bytes pass unchanged, so a value
+// holding bytes the Scanner drops (control bytes, non-ASCII) does not survive
+// a round trip, just as in NUT.
+func Quote(s string) string {
+	if !strings.ContainsAny(s, "\\\"#") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s) + 4)
+	for i := 0; i < len(s); i++ {
+		switch s[i] {
+		case '\\', '"', '#':
+			b.WriteByte('\\')
+		}
+		b.WriteByte(s[i])
+	}
+	return b.String()
+}
