@@ -16,6 +16,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"os/user"
 	"path/filepath"
 	"strconv"
 	"syscall"
@@ -91,7 +92,13 @@ func run(port int, binDir string) error {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-	upsdCmd, err := start("upsd", "-F")
+	// upsd drops root privileges to a NUT user by default; the demo's
+	// files belong to whoever runs it, so it stays that user.
+	upsdArgs := []string{"-F"}
+	if u, err := user.Current(); err == nil {
+		upsdArgs = append(upsdArgs, "-u", u.Username)
+	}
+	upsdCmd, err := start("upsd", upsdArgs...)
 	if err != nil {
 		return err
 	}
