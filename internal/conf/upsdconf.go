@@ -1,6 +1,8 @@
 package conf
 
 import (
+	"io"
+	"os"
 	"strconv"
 	"strings"
 	"syscall"
@@ -80,12 +82,23 @@ func DefaultMaxConn() int {
 // DEBUG_MIN, which NUT also accepts as debug_min. Each takes its arguments as
 // words; quoting is only needed for values with spaces.
 func LoadUpsdConf(path string) (*UpsdConf, error) {
-	lines, err := nutconf.ParseFile(path)
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return ParseUpsdConf(f, path)
+}
+
+// ParseUpsdConf is LoadUpsdConf on text read from r; file names it in
+// errors and becomes UpsdConf.File.
+func ParseUpsdConf(r io.Reader, file string) (*UpsdConf, error) {
+	lines, err := nutconf.Parse(r, file)
 	if err != nil {
 		return nil, err
 	}
 	c := &UpsdConf{
-		File:          path,
+		File:          file,
 		MaxAge:        DefaultMaxAge,
 		TrackingDelay: DefaultTrackingDelay,
 		MaxConn:       DefaultMaxConn(),

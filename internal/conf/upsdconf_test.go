@@ -76,6 +76,9 @@ func TestUpsdConfValues(t *testing.T) {
 		{"CERTREQUEST 2\n", func(c *UpsdConf) bool { return c.CertRequest == "REQUIRE" }},
 		{"DEBUG_MIN 3\n", func(c *UpsdConf) bool { return c.DebugMin == 3 }},
 		{"MAXAGE 0\nMAXAGE 20\n", func(c *UpsdConf) bool { return c.MaxAge == 20 }},
+		{"CERTIDENT \"my \\#1\" pa\\#ss\n", func(c *UpsdConf) bool {
+			return c.CertIdentName == "my #1" && c.CertIdentPass == "pa#ss"
+		}},
 	}
 	for _, tc := range tests {
 		c, err := LoadUpsdConf(writeFile(t, "upsd.conf", tc.in))
@@ -134,6 +137,10 @@ func TestUpsdConfErrors(t *testing.T) {
 		{"LISTEN = 1\n", `:1: LISTEN takes its value without '=' (write: LISTEN value)`},
 		{"MAXAGE=15\n", `:1: MAXAGE takes its value without '=' (write: MAXAGE value)`},
 		{"STATEPATH \"/x\n", `:1: unterminated quoted string (missing closing ")`},
+		// NUT 2.8.0 logs "Parse error: upsd.conf:2: Unbalanced word due to
+		// unescaped # in quotes", then rejects 5" as a directive.
+		{"LISTEN 127.0.0.1\nMAXAGE \"1#5\"\n", `:2: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
+		{"CERTIDENT \"my server\" \"pass\n#word\"\n", `:2: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
 	}
 	for _, tc := range tests {
 		p := writeFile(t, "upsd.conf", tc.in)

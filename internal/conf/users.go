@@ -2,6 +2,8 @@ package conf
 
 import (
 	"crypto/subtle"
+	"io"
+	"os"
 	"slices"
 	"strings"
 
@@ -109,11 +111,22 @@ func (u *Users) Lookup(name string) *User {
 //	    password = pass
 //	    upsmon primary          # or: upsmon = primary; master/slave accepted
 func LoadUpsdUsers(path string) (*Users, error) {
-	lines, err := nutconf.ParseFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, err
 	}
-	us := &Users{File: path}
+	defer f.Close()
+	return ParseUpsdUsers(f, path)
+}
+
+// ParseUpsdUsers is LoadUpsdUsers on text read from r; file names it in
+// errors and becomes Users.File.
+func ParseUpsdUsers(r io.Reader, file string) (*Users, error) {
+	lines, err := nutconf.Parse(r, file)
+	if err != nil {
+		return nil, err
+	}
+	us := &Users{File: file}
 	var cur *User
 	for _, ln := range lines {
 		w := ln.Words
@@ -121,12 +134,12 @@ func LoadUpsdUsers(path string) (*Users, error) {
 			name := w[0][1 : len(w[0])-1]
 			switch {
 			case len(w) > 1:
-				return nil, nutconf.Errorf(path, ln.Num, "unexpected %q after user header %s", w[1], w[0])
+				return nil, nutconf.Errorf(file, ln.Num, "unexpected %q after user header %s", w[1], w[0])
 			case name == "":
-				return nil, nutconf.Errorf(path, ln.Num, "empty user name []")
+				return nil, nutconf.Errorf(file, ln.Num, "empty user name []")
 			}
 			if prev := us.Lookup(name); prev != nil {
-				return nil, nutconf.Errorf(path, ln.Num, "user [%s] defined twice (first at line %d)", name, prev.Line)
+				return nil, nutconf.Errorf(file, ln.Num, "user [%s] defined twice (first at line %d)", name, prev.Line)
 			}
 			cur = &User{Name: name, Line: ln.Num}
 			us.List = append(us.List, cur)
@@ -137,12 +150,12 @@ func LoadUpsdUsers(path string) (*Users, error) {
 			us.warn(ln.Num, "old-format \"user\" line ignored; define users as [name] sections")
 			continue
 		}
-		key, vals, err := userLine(path, ln)
+		key, vals, err := userLine(file, ln)
 		if err != nil {
 			return nil, err
 		}
 		if cur == nil {
-			return nil, nutconf.Errorf(path, ln.Num, "%s outside any [user] section", key)
+			return nil, nutconf.Errorf(file, ln.Num, "%s outside any [user] section", key)
 		}
 		if err := us.apply(cur, ln.Num, key, vals); err != nil {
 			return nil, err

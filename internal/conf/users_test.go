@@ -93,6 +93,9 @@ func TestUsersManualExamples(t *testing.T) {
 		// Sample upsd.users: [testuser] with two instcmds lines.
 		{"testuser", "[testuser]\n\tpassword  = pass\n\tinstcmds  = test.battery.start\n\tinstcmds  = test.battery.stop\n",
 			&User{Name: "testuser", Password: "pass", HasPassword: true, InstCmds: []string{"test.battery.start", "test.battery.stop"}, Line: 1}},
+		// 6.1.1: a # in a value is written \#, in quotes or not.
+		{"hash in password", "[u]\n\tpassword = \"p\\#1 x\"\n\tinstcmds = a\\#b\n",
+			&User{Name: "u", Password: "p#1 x", HasPassword: true, InstCmds: []string{"a#b"}, Line: 1}},
 	}
 	for _, tc := range tests {
 		us, err := LoadUpsdUsers(writeFile(t, "upsd.users", tc.in))
@@ -148,6 +151,10 @@ func TestUsersErrors(t *testing.T) {
 		{"[a]\n= x\n", `:2: line starts with '=': missing key name`},
 		{"[a]\n\"=x\"\n", `:2: missing key name before '='`},
 		{"[a]\npassword = \"x\n", `:2: unterminated quoted string (missing closing ")`},
+		// NUT 2.8.0 skips the line with a parse error and reads b" as a
+		// line of its own: the user is left without the password meant.
+		{"[a]\npassword = \"a#b\"\n", `:2: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
+		{"[a]\npassword = x\nactions = \"SET#\" FSD\n", `:3: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
 	}
 	for _, tc := range tests {
 		p := writeFile(t, "upsd.users", tc.in)

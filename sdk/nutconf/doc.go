@@ -11,7 +11,10 @@
 // loaders in the main module (internal/conf), on top of Parse.
 //
 // The splitting rules follow NUT 2.8.0's common/parseconf.c and were checked
-// against a running NUT 2.8.0 upsd; see Scanner for them. Where NUT silently
+// against a running NUT 2.8.0 upsd; see Scanner for them. parseconf's one
+// error, an unescaped # inside quotes, is ErrHashInQuotes: on the wire the
+// Scanner aborts the line as NUT does, while Parse stops there with an *Error
+// where NUT would log it and read on confused. Likewise, where NUT silently
 // ignores a configuration line it cannot read, the loaders here report an
 // *Error naming file:line instead.
 package nutconf

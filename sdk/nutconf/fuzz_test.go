@@ -14,11 +14,13 @@ var fuzzSeeds = []string{
 	"\"open\nquote\"\n", "key=value\n", "a # c\n", "\xff \x01x\n", "\\", "\"\\", "==\n",
 	"[ups]\ndriver = dummy-ups\nport = x.dev\n", "SET VAR u v \"a\\\"b\\\\c\\#d\"\n",
 	"maxretry = 3\n[a]\n\tdriver=x\n\tport=y\n\tnolock\n\t\"k=v\"\n", strings.Repeat("w ", 40) + "\n",
+	"[u]\ndesc = \"a # b\"\n", "GET VAR \"u#1\" x\nVER\n", "\"a\nb#\"\n",
 }
 
 // FuzzScanner checks the Scanner's invariants on any input: it never panics,
-// words hold only bytes 0x20..0x7F, limits hold, and feeding the same bytes
-// in one go or after a Reset gives the same lines.
+// its only error is ErrHashInQuotes at a # and leaves no line pending, words
+// hold only bytes 0x20..0x7F, limits hold, and feeding the same bytes in one
+// go or after a Reset gives the same lines and errors.
 func FuzzScanner(f *testing.F) {
 	for _, s := range fuzzSeeds {
 		f.Add([]byte(s), uint8(0), uint8(0))
@@ -26,11 +28,17 @@ func FuzzScanner(f *testing.F) {
 	f.Add([]byte(strings.Repeat("x", 600)+"\n"), uint8(255), uint8(3))
 	f.Fuzz(func(t *testing.T, in []byte, maxLen, maxWords uint8) {
 		sc := Scanner{MaxWordLen: int(maxLen), MaxWords: int(maxWords)}
-		var lines [][]string
+		var lines [][]string // lines and aborted lines, then Flush's
+		var errs []int       // indexes in lines of the aborted ones
 		for _, c := range in {
 			words, done, err := sc.Feed(c)
 			if err != nil {
-				t.Fatalf("Feed error: %v", err)
+				if !errors.Is(err, ErrHashInQuotes) || c != '#' || done || sc.Pending() {
+					t.Fatalf("Feed(%q): done=%v pending=%v err=%v", c, done, sc.Pending(), err)
+				}
+				errs = append(errs, len(lines))
+				lines = append(lines, words)
+				continue
 			}
 			if !done && words != nil {
 				t.Fatalf("words %q without done", words)
@@ -41,8 +49,8 @@ func FuzzScanner(f *testing.F) {
 		}
 		lines = append(lines, sc.Flush())
 		newlines := bytes.Count(in, []byte{'\n'})
-		if len(lines)-1 > newlines {
-			t.Fatalf("%d lines from %d newlines", len(lines)-1, newlines)
+		if len(lines)-1-len(errs) > newlines {
+			t.Fatalf("%d lines from %d newlines", len(lines)-1-len(errs), newlines)
 		}
 		for _, l := range lines {
 			if maxWords > 0 && len(l) > int(maxWords) {
@@ -68,7 +76,7 @@ func FuzzScanner(f *testing.F) {
 		sc2.Reset()
 		var again [][]string
 		for _, c := range in {
-			if words, done, _ := sc2.Feed(c); done {
+			if words, done, err := sc2.Feed(c); done || err != nil {
 				again = append(again, words)
 			}
 		}
@@ -92,6 +100,13 @@ func FuzzParse(f *testing.F) {
 			var ce *Error
 			if !errors.As(err, &ce) || ce.File != "f.conf" || ce.Line < 1 {
 				t.Fatalf("error %v is not a located *Error", err)
+			}
+			if errors.Is(err, ErrHashInQuotes) {
+				// The error names the physical line of the #.
+				phys := bytes.Split(in, []byte{'\n'})
+				if ce.Line > len(phys) || !bytes.Contains(phys[ce.Line-1], []byte{'#'}) {
+					t.Fatalf("%v: that line holds no #", err)
+				}
 			}
 			return
 		}

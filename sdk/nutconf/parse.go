@@ -21,6 +21,9 @@ type Error struct {
 	File string
 	Line int // 0 when the error concerns the whole file
 	Msg  string
+	// Err is the cause when it is a sentinel callers may test for with
+	// errors.Is (ErrHashInQuotes), else nil. Msg already describes it.
+	Err error
 }
 
 func (e *Error) Error() string {
@@ -29,6 +32,9 @@ func (e *Error) Error() string {
 	}
 	return fmt.Sprintf("%s:%d: %s", e.File, e.Line, e.Msg)
 }
+
+// Unwrap returns Err.
+func (e *Error) Unwrap() error { return e.Err }
 
 // Errorf returns an *Error for file:line with a formatted message, for the
 // typed loaders built on Parse.
@@ -46,6 +52,14 @@ func Errorf(file string, line int, format string, args ...any) *Error {
 // the last line is always kept; and a quote still open at end of file is an
 // error naming the line where it was opened (NUT silently swallows the rest
 // of the file into that word).
+//
+// An unescaped # inside quotes is an error naming the physical line of the
+// #, with a hint to write \# (it wraps ErrHashInQuotes). NUT logs
+// "Parse error" there, drops the words before the # and reads on from the
+// byte after it as if a new line began, so the tail of the value becomes a
+// line of its own (desc = "a # b" leaves the line b", which dummy-ups then
+// rejects as an unknown flag), and it numbers every later line one too high.
+// Stopping at the line at fault is kinder than that.
 func Parse(r io.Reader, filename string) ([]Line, error) {
 	var (
 		s         Scanner
@@ -75,7 +89,9 @@ func Parse(r io.Reader, filename string) ([]Line, error) {
 			phys++
 		}
 		if ferr != nil {
-			return nil, &Error{File: filename, Line: start, Msg: ferr.Error()}
+			// The # is never a newline, so phys is still its line.
+			return nil, &Error{File: filename, Line: phys, Err: ferr,
+				Msg: ferr.Error() + ` (write \# for a literal #)`}
 		}
 		if done && len(words) > 0 {
 			lines = append(lines, Line{Words: words, Num: start})

@@ -118,6 +118,14 @@ func TestParseErrors(t *testing.T) {
 	}{
 		{"unterminated quote", "a = 1\n\nb = \"open\nc = 2\n", `q.conf:3: unterminated quoted string (missing closing ")`},
 		{"unterminated quote on first line", `desc = "x`, `q.conf:1: unterminated quoted string (missing closing ")`},
+		{"hash in quotes", "a = 1\ndesc = \"a # b\"\n", `q.conf:2: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
+		{"hash alone in quotes", `x "#"`, `q.conf:1: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
+		// The line named is the one holding the #, not the one where the
+		// logical line began.
+		{"hash on a quote's second line", "a \"b\nc#d\"\n", `q.conf:2: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
+		{"hash after a joined line", "a\\\n \"#\"\n", `q.conf:2: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
+		// The first error wins over a quote left open later.
+		{"hash then open quote", "\"a#\nb = \"c\n", `q.conf:1: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,6 +136,9 @@ func TestParseErrors(t *testing.T) {
 			}
 			if err.Error() != tc.want {
 				t.Errorf("error = %q, want %q", err, tc.want)
+			}
+			if hash := strings.Contains(tc.want, "# in quotes"); errors.Is(err, ErrHashInQuotes) != hash {
+				t.Errorf("errors.Is(err, ErrHashInQuotes) = %v, want %v", !hash, hash)
 			}
 		})
 	}

@@ -5,6 +5,13 @@ import (
 	"strings"
 )
 
+// ReadBufSize is how many bytes NUT's socket readers (upsd for clients and
+// drivers, drivers for upsd) take per read(2): SMALLBUF. It matters for one
+// thing only: after a parse error they drop the rest of that read, so a
+// reader that wants NUT's exact behaviour reads this much at a time and
+// stops feeding a chunk at the first error Feed returns.
+const ReadBufSize = 512
+
 // Defaults NUT's parseconf applies to every context (PCONF_DEFAULT_WORDLEN_LIMIT
 // and PCONF_DEFAULT_ARG_LIMIT): upsd relies on them to bound what a client can
 // make it store for one request line.
@@ -24,7 +31,14 @@ const (
 	stCollect                         // inside an unquoted word
 	stCollectLiteral                  // after \ outside quotes
 	stEndOfLine                       // the previous byte ended a line
+	stParseErr                        // the previous byte was a # inside "..."
 )
+
+// ErrHashInQuotes is the one parse error of NUT's parseconf: a # inside
+// "double quotes" that no backslash escapes. NUT 2.8.0 rejects it
+// ("Unbalanced word due to unescaped # in quotes") because a # there reads
+// as the start of a comment to a human and is almost always a mistake.
+var ErrHashInQuotes = errors.New("unbalanced word: unescaped # in quotes")
 
 // Scanner is NUT's parseconf state machine (pconf_char) fed one byte at a
 // time. upsd uses it for client request lines, both ends of the driver socket
@@ -38,6 +52,7 @@ const (
 //   - a backslash takes the next byte literally (\" \\ \# \=, and a space);
 //     a backslash before a newline joins the next physical line;
 //   - an unquoted # ends the word and starts a comment up to the newline;
+//     an unescaped # inside quotes is an error (ErrHashInQuotes, below);
 //   - an unquoted = is a word of its own, so key=value reads as three words;
 //   - bytes outside 0x20..0x7F (control bytes, including a tab or newline
 //     inside quotes, and every byte of UTF-8 text) are dropped, but such a
@@ -62,15 +77,27 @@ type Scanner struct {
 // that line's words and done=true; an empty or comment-only line gives
 // done=true with zero words. The returned slice belongs to the caller.
 //
-// NUT's parseconf has no error state: every byte sequence is some line, and
-// upsd answers what it makes of it. Feed therefore never reports an error
-// today; err is part of the signature so callers treat a malformed line the
-// same way whatever future stricter mode reports it.
+// An unescaped # inside quotes aborts the line as in NUT's pconf_char: Feed
+// returns ErrHashInQuotes with done=false and the words the line had so far,
+// the word cut at the # included (NUT's arglist at that point; useful for a
+// message, never to be acted on). The line is discarded and the next byte
+// starts a new one, in the state between words: "u#1" x<newline> fed on
+// yields the error, then the line 1" x. NUT's readers never see that second
+// line from one read, though: they drop the rest of the read (ReadBufSize)
+// after an error. So NUT's upsd answers nothing at all to a request line
+// with a # in quotes, and a request that follows it in the same read is
+// lost too; one that arrives in a later read is answered.
 func (s *Scanner) Feed(c byte) (words []string, done bool, err error) {
 	if s.state == stEndOfLine {
 		s.state = stFindWordStart
 	}
 	s.step(c)
+	if s.state == stParseErr {
+		words = s.words
+		s.words = nil
+		s.state = stFindWordStart
+		return words, false, ErrHashInQuotes
+	}
 	if s.state != stEndOfLine {
 		return nil, false, nil
 	}
@@ -139,6 +166,10 @@ func (s *Scanner) step(c byte) {
 		}
 	case stQuoteCollect:
 		switch c {
+		case '#':
+			// NUT ties off the word before failing the line.
+			s.endWord()
+			s.state = stParseErr
 		case '"':
 			s.endWord()
 			s.state = stFindWordStart
@@ -232,8 +263,10 @@ var errMultiLine = errors.New("more than one line")
 
 // Split splits one line into words by the Scanner's rules (no limits). A
 // trailing newline is optional. Like NUT's pconf_line it ties off a word left
-// open at the end, so words are usable even when err is ErrUnterminatedQuote;
-// any other error means the input held more than one logical line.
+// open at the end, so words are usable even when err is ErrUnterminatedQuote.
+// With ErrHashInQuotes, words are those before the # (the cut word included)
+// and the rest of the line is ignored, as pconf_line stops there too. Any
+// other error means the input held more than one logical line.
 func Split(line string) ([]string, error) {
 	var s Scanner
 	for i := 0; i < len(line); i++ {

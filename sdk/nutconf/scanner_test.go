@@ -2,6 +2,7 @@ package nutconf
 
 import (
 	"errors"
+	"fmt"
 	"reflect"
 	"strings"
 	"testing"
@@ -48,7 +49,10 @@ func TestScannerLines(t *testing.T) {
 		{"crlf", "VER\r\n", [][]string{{"VER"}}},
 		{"comment mid-word", "ups.st#atus x\n", [][]string{{"ups.st"}}},
 		{"comment after word", "a # b c\n", [][]string{{"a"}}},
-		{"hash in quotes", "\"a#b\"\n", [][]string{{"a#b"}}},
+		{"escaped hash in quotes", "\"a\\#b\"\n", [][]string{{"a#b"}}},
+		{"hash after closing quote", "\"a\"#b\"\n", [][]string{{"a"}}},
+		{"quoted hash in comment", "a # \"b#c\"\n", [][]string{{"a"}}},
+		{"hash after mid-word quote", "a\"#b\"\n", [][]string{{"a\""}}},
 		{"escaped hash", "a\\#b\n", [][]string{{"a#b"}}},
 		{"quote mid-word is literal", "ups.st\"atus\n", [][]string{{"ups.st\"atus"}}},
 		{"quote ends word", "\"ups\"status\n", [][]string{{"ups", "status"}}},
@@ -91,6 +95,68 @@ func TestScannerLines(t *testing.T) {
 			}
 			if rest != nil {
 				t.Errorf("Flush after %q = %q, want nothing pending", tc.in, rest)
+			}
+		})
+	}
+}
+
+// TestScannerHashInQuotes covers NUT's one parse error, an unescaped # in
+// quotes: the line is aborted with the words it had so far, and the next
+// byte starts a new line between words.
+func TestScannerHashInQuotes(t *testing.T) {
+	tests := []struct {
+		name string
+		max  int // MaxWords
+		in   string
+		want []string // "line [...]" or "error [...]" for each event
+		rest []string // what Flush finds at the end
+	}{
+		{"in first word", 0, "GET VAR \"u#1\" ups.status\n",
+			[]string{`error ["GET" "VAR" "u"]`, `line ["1\"" "ups.status"]`}, nil},
+		{"in last word", 0, "GET VAR u1 \"ups.st#atus\"\n",
+			[]string{`error ["GET" "VAR" "u1" "ups.st"]`, `line ["atus\""]`}, nil},
+		// The quote after the # opens a new quoted word, which swallows the
+		// newline and what follows.
+		{"before closing quote", 0, "GET VAR \"u1\" \"ups.status#\"\nVER\n",
+			[]string{`error ["GET" "VAR" "u1" "ups.status"]`}, []string{"VER"}},
+		{"alone", 0, "\"#\"\n", []string{`error [""]`}, nil},
+		{"then a comment", 0, "\"a#b\"#c\"\nd\n",
+			[]string{`error ["a"]`, `line ["b\""]`, `line ["d"]`}, nil},
+		{"twice", 0, "\"a#b \"c#d\"\n",
+			[]string{`error ["a"]`, `error ["b" "c"]`, `line ["d\""]`}, nil},
+		{"on a continuation line", 0, "a \"b\nc#d\"\n",
+			[]string{`error ["a" "bc"]`, `line ["d\""]`}, nil},
+		{"after escaped hash", 0, "\"a\\#b#c\"\n",
+			[]string{`error ["a#b"]`, `line ["c\""]`}, nil},
+		{"past the word limit", 2, "a b \"c#\" d\n",
+			[]string{`error ["a" "b"]`}, []string{" d"}},
+		{"lines around", 0, "a\n\"#\nb\n",
+			[]string{`line ["a"]`, `error [""]`, `line []`, `line ["b"]`}, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			sc := Scanner{MaxWords: tc.max}
+			var got []string
+			for i := 0; i < len(tc.in); i++ {
+				words, done, err := sc.Feed(tc.in[i])
+				switch {
+				case err != nil:
+					if !errors.Is(err, ErrHashInQuotes) || done || tc.in[i] != '#' {
+						t.Fatalf("byte %d %q: done=%v err=%v", i, tc.in[i], done, err)
+					}
+					if sc.Pending() || sc.InQuote() {
+						t.Fatalf("after the error: Pending=%v InQuote=%v", sc.Pending(), sc.InQuote())
+					}
+					got = append(got, fmt.Sprintf("error %q", words))
+				case done:
+					got = append(got, fmt.Sprintf("line %q", words))
+				}
+			}
+			if !reflect.DeepEqual(got, tc.want) {
+				t.Errorf("events of %q:\n got %s\nwant %s", tc.in, got, tc.want)
+			}
+			if rest := sc.Flush(); !reflect.DeepEqual(rest, tc.rest) {
+				t.Errorf("Flush = %q, want %q", rest, tc.rest)
 			}
 		})
 	}
@@ -178,6 +244,11 @@ func TestSplit(t *testing.T) {
 		{"  # only a comment", nil, nil},
 		{"a \"open", []string{"a", "open"}, ErrUnterminatedQuote},
 		{"a\nb", []string{"a"}, errMultiLine},
+		// pconf_line stops at the error: nothing after the # counts, not
+		// even a second line.
+		{"GET VAR \"u#1\" x\nVER", []string{"GET", "VAR", "u"}, ErrHashInQuotes},
+		{"\"#", []string{""}, ErrHashInQuotes},
+		{"a \"b\\#c\"", []string{"a", "b#c"}, nil},
 	}
 	for _, tc := range tests {
 		got, err := Split(tc.in)

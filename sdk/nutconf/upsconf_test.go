@@ -181,6 +181,8 @@ func TestUPSConfErrors(t *testing.T) {
 		{"empty key", "\"=x\"\n", `u.conf:1: missing key name before '='`},
 		{"compressed with extra", "\"a=b\" c\n", `u.conf:1: unexpected "c" after "a=b"`},
 		{"unterminated quote", "[a]\n" + ok + "desc = \"x\n", `u.conf:4: unterminated quoted string (missing closing ")`},
+		// NUT 2.8.0 logs a parse error here and reads b" as a flag.
+		{"hash in quotes", "[a]\n" + ok + "desc = \"a # b\"\n", `u.conf:4: unbalanced word: unescaped # in quotes (write \# for a literal #)`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -24,6 +24,10 @@ const writeTimeout = 2 * time.Second
 // messages in. Send may be called concurrently with Next; Next must not be
 // called concurrently with itself.
 type Conn struct {
+	// OnBadLine, if set, is called with what was parsed of a malformed
+	// line before it is skipped.
+	OnBadLine func(words []string, err error)
+
 	c   net.Conn
 	r   *bufio.Reader
 	sc  *nutconf.Scanner
@@ -56,7 +60,9 @@ func (c *Conn) SendLine(text string) error {
 	return err
 }
 
-// Next returns the next non-empty message from the driver.
+// Next returns the next non-empty message from the driver. A malformed
+// line (an unescaped # in quotes) is skipped, as NUT's upsd skips it,
+// rather than costing the connection; OnBadLine hears of it.
 func (c *Conn) Next() ([]string, error) {
 	for {
 		b, err := c.r.ReadByte()
@@ -65,7 +71,10 @@ func (c *Conn) Next() ([]string, error) {
 		}
 		words, done, err := c.sc.Feed(b)
 		if err != nil {
-			return nil, err
+			if c.OnBadLine != nil {
+				c.OnBadLine(words, err)
+			}
+			continue
 		}
 		if done && len(words) > 0 {
 			return words, nil
@@ -180,6 +189,11 @@ func (c *Client) session(ctx context.Context) error {
 	dctx, cancel := context.WithTimeout(ctx, c.cfg.Retry+time.Second)
 	conn, err := Dial(dctx, c.cfg.Path)
 	cancel()
+	if err == nil {
+		conn.OnBadLine = func(words []string, err error) {
+			c.log.Warn("driver sent a malformed line; skipped", "words", words, "error", err)
+		}
+	}
 	if err != nil {
 		c.mu.Lock()
 		first := !c.failing

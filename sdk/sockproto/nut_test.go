@@ -255,7 +255,7 @@ func TestNUTUpsdReadsServer(t *testing.T) {
 	defer srv.Close()
 	if err := srv.Update(msgs(t, `
 SETINFO ups.status "OL"
-SETINFO device.model "Smart \"UPS\" # 1500 \\ rack"
+SETINFO device.model "Smart \"UPS\" \# 1500 \\ rack"
 SETINFO ups.id "room 1"
 SETFLAGS ups.id RW STRING
 SETAUX ups.id 12

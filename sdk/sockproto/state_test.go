@@ -167,7 +167,7 @@ ADDENUM input.transfer.low "100"
 ADDRANGE input.transfer.low 90 110
 SETAUX input.transfer.low 4
 SETFLAGS input.transfer.low RW STRING NUMBER
-SETINFO device.model "a \"quoted\" # value \\ here"
+SETINFO device.model "a \"quoted\" \# value \\ here"
 ADDCMD test.panel.start
 ADDCMD load.off
 `)
