@@ -102,6 +102,11 @@ func (d *Device) SetInfof(name, format string, args ...any) {
 }
 
 func (d *Device) setInfo(name, value string, force bool) {
+	if name == "" {
+		// A NUT driver's empty name never reaches upsd (dstate sends
+		// `SETINFO  "value"`, which upsd ignores); keep it out altogether.
+		return
+	}
 	v, ok := d.vars[name]
 	if !ok {
 		v = &variable{}
@@ -234,7 +239,7 @@ func (d *Device) DelRange(name string, min, max int) {
 func (d *Device) AddCmd(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if d.cmds[name] {
+	if name == "" || d.cmds[name] {
 		return
 	}
 	d.cmds[name] = true

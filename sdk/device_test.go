@@ -16,6 +16,8 @@ func TestDeviceSendsOnlyChanges(t *testing.T) {
 	got := collect(d)
 	d.SetInfo("ups.status", "OL")
 	d.SetInfo("ups.status", "OL")
+	d.SetInfo("", "no name: never published")
+	d.AddCmd("")
 	d.SetFlags("ups.status", FlagString)
 	d.SetAux("ups.status", 32)
 	d.SetInfo("battery.charge", "100")
