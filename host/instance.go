@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -281,21 +282,71 @@ func (in *Instance) once(ctx context.Context) error {
 		in.mu.Unlock()
 	}()
 
-	type msg struct {
-		u   plugin.Update
-		err error
+	// The receiving goroutine applies each update to the socket itself:
+	// the path from plugin to upsd has no extra hand-off. It only kicks
+	// the supervising loop below, which keeps the heartbeat deadline.
+	// applyMu and stopped make sure nothing is applied once this run is
+	// over, so a late update can never undo the DATASTALE that follows.
+	var (
+		applyMu     sync.Mutex
+		stopped     bool
+		gotSnapshot atomic.Bool
+	)
+	defer func() {
+		applyMu.Lock()
+		stopped = true
+		applyMu.Unlock()
+	}()
+	errc := make(chan error, 1)
+	beat := make(chan int64, 1)
+	apply := func(u plugin.Update) error {
+		applyMu.Lock()
+		defer applyMu.Unlock()
+		if stopped {
+			return errStopped
+		}
+		switch {
+		case u.Snapshot:
+			if err := in.sock.Replace(u.Msgs...); err != nil {
+				return fmt.Errorf("%s: bad snapshot: %w", in.sec.Driver, err)
+			}
+			if !gotSnapshot.Load() {
+				gotSnapshot.Store(true)
+				in.mu.Lock()
+				in.inst = p
+				in.mu.Unlock()
+				in.setState(StateRunning, nil)
+				in.startOnce.Do(func() { in.started <- nil })
+			}
+		case len(u.Msgs) > 0:
+			if !gotSnapshot.Load() {
+				return fmt.Errorf("%s sent changes before its snapshot", in.sec.Driver)
+			}
+			if err := in.sock.Update(u.Msgs...); err != nil {
+				// One bad message must not take the instance down; the
+				// plugin's author needs to hear about it.
+				in.log.Error("driver sent an invalid update", "error", err)
+			}
+		}
+		return nil
 	}
-	ch := make(chan msg, 1)
 	go func() {
 		for {
 			u, err := recv()
-			select {
-			case ch <- msg{u, err}:
-			case <-runCtx.Done():
-				return
+			if err == nil {
+				err = apply(u)
+			} else if client.Exited() {
+				err = fmt.Errorf("%s exited: %w", in.sec.Driver, err)
+			} else {
+				err = fmt.Errorf("%s: %w", in.sec.Driver, err)
 			}
 			if err != nil {
+				errc <- err
 				return
+			}
+			select {
+			case beat <- u.PollInterval:
+			default: // a kick is already pending
 			}
 		}
 	}()
@@ -305,53 +356,24 @@ func (in *Instance) once(ctx context.Context) error {
 	deadline := in.maxStartDelay()
 	timer := time.NewTimer(deadline)
 	defer timer.Stop()
-	gotSnapshot := false
 	for {
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
+		case err := <-errc:
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
 		case <-timer.C:
 			hung = true
-			if !gotSnapshot {
+			if !gotSnapshot.Load() {
 				return fmt.Errorf("%s did not publish its state within maxstartdelay %s", in.sec.Driver, deadline)
 			}
 			return fmt.Errorf("%s hung: no heartbeat for %s; killing it", in.sec.Driver, deadline)
-		case m := <-ch:
-			if m.err != nil {
-				if ctx.Err() != nil {
-					return ctx.Err()
-				}
-				if exited := client.Exited(); exited {
-					return fmt.Errorf("%s exited: %w", in.sec.Driver, m.err)
-				}
-				return fmt.Errorf("%s: %w", in.sec.Driver, m.err)
-			}
-			u := m.u
-			switch {
-			case u.Snapshot:
-				if err := in.sock.Replace(u.Msgs...); err != nil {
-					return fmt.Errorf("%s: bad snapshot: %w", in.sec.Driver, err)
-				}
-				if !gotSnapshot {
-					gotSnapshot = true
-					in.mu.Lock()
-					in.inst = p
-					in.mu.Unlock()
-					in.setState(StateRunning, nil)
-					in.startOnce.Do(func() { in.started <- nil })
-				}
-			case len(u.Msgs) > 0:
-				if !gotSnapshot {
-					return fmt.Errorf("%s sent changes before its snapshot", in.sec.Driver)
-				}
-				if err := in.sock.Update(u.Msgs...); err != nil {
-					// One bad message must not take the instance down; the
-					// plugin's author needs to hear about it.
-					in.log.Error("driver sent an invalid update", "error", err)
-				}
-			}
-			if gotSnapshot {
-				deadline = in.hangDeadline(u.PollInterval)
+		case pollMS := <-beat:
+			if gotSnapshot.Load() {
+				deadline = in.hangDeadline(pollMS)
 			}
 			if !timer.Stop() {
 				select {
