@@ -259,3 +259,46 @@ func TestPluginRunByHandExplainsItself(t *testing.T) {
 		t.Errorf("got %v: %s", err, out)
 	}
 }
+
+// INSTCMD and SET reach the plugin through the state socket, and their
+// results come back as TRACKING, as a NUT driver answers upsd.
+func TestCommandsAreForwarded(t *testing.T) {
+	h := newHost(t, twoUPS)
+	if err := h.Start(context.Background(), "a"); err != nil {
+		t.Fatal(err)
+	}
+	tracking := make(chan [2]string, 8)
+	c := sockproto.NewClient(sockproto.ClientConfig{
+		Path: SocketPath(h.StatePath(), "testdriver", "a"), Retry: 20 * time.Millisecond,
+		OnTracking: func(id, status string) { tracking <- [2]string{id, status} },
+	})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go c.Run(ctx)
+	eventually(t, 5*time.Second, "fresh data", func() bool { return c.Info().DumpDone && c.Info().DataOK })
+	for _, tt := range []struct {
+		words []string
+		want  string
+	}{
+		{[]string{"INSTCMD", "test.battery.start", "quick", "TRACKING", "id-1"}, "0"},
+		{[]string{"INSTCMD", "test.battery.start", "fail", "TRACKING", "id-2"}, "3"},
+		{[]string{"INSTCMD", "load.off", "TRACKING", "id-3"}, "1"},
+		{[]string{"SET", "ups.delay.shutdown", "30", "TRACKING", "id-4"}, "0"},
+		{[]string{"SET", "ups.delay.shutdown", "soon", "TRACKING", "id-5"}, "2"},
+	} {
+		if err := c.Send(tt.words...); err != nil {
+			t.Fatal(err)
+		}
+		select {
+		case got := <-tracking:
+			if got[0] != tt.words[len(tt.words)-1] || got[1] != tt.want {
+				t.Errorf("%q: TRACKING %s %s, want status %s", tt.words, got[0], got[1], tt.want)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatalf("%q: no TRACKING reply", tt.words)
+		}
+	}
+	eventually(t, 3*time.Second, "command effects", func() bool {
+		return value(c, "ups.test.result") == "started quick" && value(c, "ups.delay.shutdown") == "30"
+	})
+}

@@ -34,6 +34,28 @@ func (d *driver) Init(_ context.Context, dev *sdk.Device) error {
 	dev.SetInfo("ups.status", "OL")
 	dev.SetInfo("ups.counter", "0")
 	dev.SetInfo("ups.pid", strconv.Itoa(os.Getpid()))
+	dev.SetInfo("ups.delay.shutdown", "20")
+	dev.SetFlags("ups.delay.shutdown", sdk.FlagRW|sdk.FlagNumber)
+	dev.AddCmd("test.battery.start")
+	return nil
+}
+
+// InstCmd: test.battery.start sets ups.test.result; a parameter "fail"
+// makes it fail.
+func (d *driver) InstCmd(_ context.Context, dev *sdk.Device, cmd, param string) error {
+	if param == "fail" {
+		return sdk.ErrFailed
+	}
+	dev.SetInfo("ups.test.result", "started "+param)
+	return nil
+}
+
+// SetVar accepts whole numbers only.
+func (d *driver) SetVar(_ context.Context, dev *sdk.Device, name, value string) error {
+	if _, err := strconv.Atoi(value); err != nil {
+		return sdk.ErrInvalid
+	}
+	dev.SetInfo(name, value)
 	return nil
 }
 
