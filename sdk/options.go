@@ -57,39 +57,79 @@ func (o *Options) Flag(key string) bool {
 // Port is the section's port value.
 func (o *Options) Port() string { v, _ := o.Get("port"); return v }
 
-// PollInterval is pollinterval from ups.conf (default 2 s, as NUT).
+// PollInterval is pollinterval from ups.conf (default 2 s, as NUT). The
+// value is read as C's atoi does, as NUT's main.c reads it: "5s" is 5.
 func (o *Options) PollInterval() (time.Duration, error) {
 	v, ok := o.Get("pollinterval")
 	if !ok {
 		return 2 * time.Second, nil
 	}
-	n, err := strconv.Atoi(v)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("ups.conf [%s]: pollinterval %q: want a whole number of seconds of at least 1", o.UPS, v)
+	n := cAtoi(v)
+	if n < 1 {
+		return 0, fmt.Errorf("ups.conf [%s]: invalid pollinterval %q: want a whole number of seconds of at least 1", o.UPS, v)
 	}
 	return time.Duration(n) * time.Second, nil
 }
 
+// cAtoi is C's atoi: leading blanks, an optional sign, digits up to the
+// first other byte; 0 when there are none.
+func cAtoi(s string) int {
+	n := cLong(s)
+	if n > 1<<31-1 || n < -(1<<31) {
+		return 0
+	}
+	return int(n)
+}
+
+// Synchronous is the synchronous setting as NUT's main.c reads it: "yes"
+// and "auto" are themselves, any other value means "no"; absent is "auto".
+func (o *Options) Synchronous() string {
+	v, ok := o.Get("synchronous")
+	switch {
+	case !ok || v == "auto":
+		return "auto"
+	case v == "yes":
+		return "yes"
+	}
+	return "no"
+}
+
+// hasPrefixFold is strings.HasPrefix without regard to case: main.c
+// matches "default." and "override." with strncasecmp.
+func hasPrefixFold(s, prefix string) bool {
+	return len(s) >= len(prefix) && strings.EqualFold(s[:len(prefix)], prefix)
+}
+
 // Keys every NUT driver understands; main.c consumes them rather than
-// passing them to the driver's own option table.
+// passing them to the driver's own option table. NUT 2.8.0's drivers
+// refuse maxstartdelay, maxretry, retrydelay, sdcommands, allow_killpower
+// and chroot in a section although upsdrvctl (and later NUT versions) use
+// them there; gonut accepts them.
 var commonKeys = map[string]bool{
 	"driver": true, "port": true, "desc": true, "sdorder": true, "sdcommands": true,
 	"maxstartdelay": true, "maxretry": true, "retrydelay": true, "nolock": true,
 	"ignorelb": true, "pollinterval": true, "synchronous": true, "user": true,
 	"group": true, "debug_min": true, "chroot": true, "allow_killpower": true,
-	"notransferoids": false,
+	"sddelay": true,
 }
 
+// Common keys that are flags: main.c publishes each as driver.flag.<key>
+// "enabled", even when ups.conf gives it a value ("nolock = yes").
+var flagKeys = map[string]bool{"nolock": true, "ignorelb": true, "allow_killpower": true}
+
 // Keys that main.c keeps to itself: they never show as driver.parameter.*.
+// (port, pollinterval and synchronous are published separately, with the
+// values in effect.) sddelay is obsolete; NUT only logs it.
 var silentKeys = map[string]bool{
 	"driver": true, "desc": true, "sdorder": true, "sdcommands": true,
 	"maxstartdelay": true, "maxretry": true, "retrydelay": true,
 	"user": true, "group": true, "chroot": true, "debug_min": true,
-	"port": true, "pollinterval": true, "synchronous": true,
+	"port": true, "pollinterval": true, "synchronous": true, "sddelay": true,
 }
 
 // validate checks every section key against the common keys and the
-// driver's own option table, as NUT drivers refuse unknown keys.
+// driver's own option table, as NUT drivers refuse unknown keys. As in
+// NUT, a common key that takes a value is not a valid bare flag.
 func (o *Options) validate(info Info) error {
 	known := map[string]OptionInfo{}
 	for _, oi := range info.Options {
@@ -97,7 +137,16 @@ func (o *Options) validate(info Info) error {
 	}
 	for _, op := range o.Section {
 		k := op.Key
-		if commonKeys[k] || strings.HasPrefix(k, "default.") || strings.HasPrefix(k, "override.") {
+		if hasPrefixFold(k, "default.") || hasPrefixFold(k, "override.") {
+			if !op.HasValue {
+				return fmt.Errorf("ups.conf [%s]: '%s' needs a value (%s = ...)", o.UPS, k, k)
+			}
+			continue
+		}
+		if commonKeys[k] {
+			if !op.HasValue && !flagKeys[k] {
+				return fmt.Errorf("ups.conf [%s]: '%s' is not a valid flag for driver %s: it needs a value (%s = ...)", o.UPS, k, info.Name, k)
+			}
 			continue
 		}
 		oi, ok := known[k]
@@ -118,21 +167,23 @@ func (o *Options) validate(info Info) error {
 }
 
 // applyCommon publishes what every NUT driver publishes before the
-// driver's own Init: driver.* variables and default.*/override.* values.
+// driver's own Init: driver.* variables and default.*/override.* values,
+// in ups.conf order as main.c does.
 func applyCommon(d *Device, info Info, o *Options, poll time.Duration) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	for _, op := range o.Section {
 		switch {
-		case strings.HasPrefix(op.Key, "default."):
-			d.setInfo(strings.TrimPrefix(op.Key, "default."), op.Value, true)
-		case strings.HasPrefix(op.Key, "override."):
-			name := strings.TrimPrefix(op.Key, "override.")
-			d.setInfo(name, op.Value, true)
+		// Neither replaces a value an earlier override.* fixed, as in NUT.
+		case hasPrefixFold(op.Key, "default."):
+			d.setInfo(op.Key[len("default."):], op.Value, false)
+		case hasPrefixFold(op.Key, "override."):
+			name := op.Key[len("override."):]
+			d.setInfo(name, op.Value, false)
 			d.vars[name].immutable = true
-		case silentKeys[op.Key]:
-		case !op.HasValue:
+		case flagKeys[op.Key] || !op.HasValue:
 			d.setInfo("driver.flag."+op.Key, "enabled", true)
+		case silentKeys[op.Key]:
 		default:
 			d.setInfo("driver.parameter."+op.Key, op.Value, true)
 		}
@@ -142,11 +193,7 @@ func applyCommon(d *Device, info Info, o *Options, poll time.Duration) {
 	d.setInfo("driver.version.internal", info.Version, true)
 	d.setInfo("driver.parameter.port", o.Port(), true)
 	d.setInfo("driver.parameter.pollinterval", strconv.Itoa(int(poll/time.Second)), true)
-	sync, ok := o.Get("synchronous")
-	if !ok {
-		sync = "auto"
-	}
-	d.setInfo("driver.parameter.synchronous", sync, true)
+	d.setInfo("driver.parameter.synchronous", o.Synchronous(), true)
 }
 
 // Version is the SDK version, published as driver.version.
