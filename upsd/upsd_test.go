@@ -98,7 +98,7 @@ const mainState = `
 SETINFO ups.status "OL"
 SETINFO battery.charge "100"
 SETFLAGS battery.charge RW NUMBER
-SETINFO device.model "Smart \"UPS\" # 1500"
+SETINFO device.model "Smart \"UPS\" \# 1500"
 SETINFO ups.id "room"
 SETFLAGS ups.id RW STRING
 SETAUX ups.id 8
