@@ -23,9 +23,19 @@ func stallThenDump(t *testing.T, path string) string {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	slow, err := sockproto.Dial(ctx, path)
-	if err != nil {
-		t.Fatal(err)
+	// The socket file exists from bind(); until the driver listens, a
+	// connection is refused: retry (a probe that connects and hangs up
+	// would trip NUT's abort, so the first connection is the real one).
+	var slow *sockproto.Conn
+	var err error
+	for {
+		if slow, err = sockproto.Dial(ctx, path); err == nil {
+			break
+		}
+		if ctx.Err() != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 	if err := slow.Send("DUMPALL"); err != nil {
 		t.Fatal(err)
