@@ -3,6 +3,7 @@ package client
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -35,6 +36,8 @@ type options struct {
 	maxLine  int
 	maxList  int
 	dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+	tls      *tls.Config // STARTTLS in Dial when set
+	tryTLS   bool        // go on in plain text if upsd refuses STARTTLS
 }
 
 // WithTimeout bounds each call, and the connection set-up in Dial: the
@@ -79,6 +82,11 @@ func buildOptions(opts []Option) options {
 // matching ErrClosed (and the original failure). Dial again to recover. An
 // "ERR ..." reply is an ordinary answer and leaves the connection usable.
 type Client struct {
+	// raw is the TCP connection: deadlines are set and the connection is
+	// closed on it, from any goroutine. conn is what requests are written
+	// to and replies read from: raw, or the TLS session on it after
+	// STARTTLS. conn and lr are only touched by the goroutine holding sem.
+	raw    net.Conn
 	conn   net.Conn
 	server string // for error messages
 	opts   options
@@ -88,9 +96,11 @@ type Client struct {
 	// than a mutex so that waiting for it respects the caller's context.
 	sem chan struct{}
 
-	mu      sync.Mutex
-	done    chan struct{} // closed when the Client is closed
-	closeBy error         // why it was closed
+	mu       sync.Mutex
+	done     chan struct{} // closed when the Client is closed
+	closeBy  error         // why it was closed
+	tlsState *tls.ConnectionState
+	tracking bool // SET TRACKING ON was answered OK
 }
 
 // Dial connects to upsd at addr, "host", "host:port", "[ipv6]" or
@@ -116,7 +126,18 @@ func Dial(ctx context.Context, addr string, opts ...Option) (*Client, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to upsd %s: %w", hostport, err)
 	}
-	return newClient(conn, hostport, o), nil
+	c := newClient(conn, hostport, o)
+	if o.tls != nil {
+		// Nothing else goes out before the session is encrypted, so a
+		// server that cannot do TLS never sees a password.
+		err := c.StartTLS(ctx, o.tls)
+		var nerr *Error
+		if err != nil && !(o.tryTLS && errors.As(err, &nerr)) {
+			c.abort(err)
+			return nil, err
+		}
+	}
+	return c, nil
 }
 
 func splitDialAddr(addr string) (string, int, error) {
@@ -138,6 +159,7 @@ func NewClient(conn net.Conn, opts ...Option) *Client {
 
 func newClient(conn net.Conn, server string, o options) *Client {
 	return &Client{
+		raw:    conn,
 		conn:   conn,
 		server: server,
 		opts:   o,
@@ -159,17 +181,33 @@ func (c *Client) Close() error {
 		// Idle: say goodbye so upsd logs a clean logout. Never released,
 		// so no later exchange can start on the closed connection.
 		if c.setClosed(nil) {
-			_ = c.conn.SetWriteDeadline(time.Now().Add(time.Second))
+			_ = c.raw.SetWriteDeadline(time.Now().Add(time.Second))
 			_, _ = io.WriteString(c.conn, "LOGOUT\n")
 		}
+		// A TLS session is closed with its close_notify alert; that alert
+		// may fail when upsd hung up first, and the connection is closed
+		// all the same.
+		err := c.conn.Close()
+		if c.conn != c.raw || errors.Is(err, net.ErrClosed) {
+			return nil
+		}
+		return err
 	default:
 		c.setClosed(nil)
 	}
-	err := c.conn.Close()
+	// An exchange is under way in another goroutine: closing the TCP
+	// connection under it makes it fail at once.
+	err := c.raw.Close()
 	if errors.Is(err, net.ErrClosed) {
 		return nil
 	}
 	return err
+}
+
+// abort closes a Client that failed before it was handed out.
+func (c *Client) abort(reason error) {
+	c.setClosed(reason)
+	_ = c.raw.Close()
 }
 
 // setClosed marks the Client closed for reason (nil for Close) and reports
@@ -232,14 +270,14 @@ func (c *Client) exchange(ctx context.Context, req request, read func() error) e
 	if d, ok := ctx.Deadline(); ok && (deadline.IsZero() || d.Before(deadline)) {
 		deadline = d
 	}
-	if err := c.conn.SetDeadline(deadline); err != nil {
+	if err := c.raw.SetDeadline(deadline); err != nil {
 		return c.fail(ctx, req, err)
 	}
 	// Cancelling the context interrupts blocked I/O by moving the deadline
 	// into the past; the exchange then fails and the connection is dropped.
 	interrupted := make(chan struct{})
 	stop := context.AfterFunc(ctx, func() {
-		_ = c.conn.SetDeadline(time.Unix(1, 0))
+		_ = c.raw.SetDeadline(time.Unix(1, 0))
 		close(interrupted)
 	})
 	defer func() {
@@ -292,7 +330,7 @@ func (c *Client) fail(ctx context.Context, req request, err error) error {
 		err = fmt.Errorf("upsd %s: %s: %w", c.server, req.shown, err)
 	}
 	if c.setClosed(err) {
-		_ = c.conn.Close()
+		_ = c.raw.Close()
 	}
 	return err
 }

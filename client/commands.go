@@ -212,7 +212,7 @@ func (c *Client) Logout(ctx context.Context) error {
 	var nerr *Error
 	if err == nil || errors.As(err, &nerr) {
 		c.setClosed(nil)
-		_ = c.conn.Close()
+		_ = c.raw.Close()
 	}
 	return err
 }

@@ -45,7 +45,7 @@ func (e *Error) Is(target error) bool {
 }
 
 // The error codes of NUT's network protocol (NUT's server/neterr.h). upsd
-// 2.8 sends those in the first three groups; the last group is only known
+// 2.8 sends those in the first four groups; the last group is only known
 // from older servers, and NUT's upsclient still recognises it.
 var (
 	ErrAccessDenied         = &Error{Code: "ACCESS-DENIED"}
@@ -72,6 +72,11 @@ var (
 	ErrPasswordRequired   = &Error{Code: "PASSWORD-REQUIRED"}
 	ErrUnknownCommand     = &Error{Code: "UNKNOWN-COMMAND"}
 	ErrInvalidValue       = &Error{Code: "INVALID-VALUE"}
+
+	// GET TRACKING reports a driver's failure with two codes of its own
+	// (see TrackingError); ErrInvalidArgument is the third.
+	ErrUnknown = &Error{Code: "UNKNOWN"}
+	ErrFailed  = &Error{Code: "FAILED"}
 
 	ErrVarUnknown        = &Error{Code: "VAR-UNKNOWN"}
 	ErrUnknownType       = &Error{Code: "UNKNOWN-TYPE"}

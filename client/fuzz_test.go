@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
@@ -42,7 +43,20 @@ var fuzzCalls = []func(context.Context, *Client) (any, error){
 	func(ctx context.Context, c *Client) (any, error) { return c.Version(ctx) },
 	func(ctx context.Context, c *Client) (any, error) { return nil, c.Login(ctx, "ups") },
 	func(ctx context.Context, c *Client) (any, error) { return nil, c.Logout(ctx) },
+	func(ctx context.Context, c *Client) (any, error) { return nil, c.SetVar(ctx, "ups", "v.x", "a \"b\"") },
+	func(ctx context.Context, c *Client) (any, error) { return nil, c.InstCmd(ctx, "ups", "load.off", "30") },
+	func(ctx context.Context, c *Client) (any, error) { return c.GetTracking(ctx, "id") },
+	func(ctx context.Context, c *Client) (any, error) { return c.TrackingEnabled(ctx) },
+	func(ctx context.Context, c *Client) (any, error) { return nil, c.Primary(ctx, "ups") },
+	func(ctx context.Context, c *Client) (any, error) { return nil, c.FSD(ctx, "ups") },
+	func(ctx context.Context, c *Client) (any, error) {
+		return nil, c.StartTLS(ctx, &tls.Config{InsecureSkipVerify: true})
+	},
 }
+
+// startTLSCall is the index of the StartTLS call in fuzzCalls: after its
+// request it may write a TLS ClientHello, which is not a line.
+const startTLSCall = 16
 
 // FuzzReply feeds arbitrary server bytes to every kind of call. Whatever
 // arrives, a call must return (the reply is finite), must not panic, must
@@ -60,6 +74,8 @@ func FuzzReply(f *testing.F) {
 		"Network UPS Tools upsd 2.8.0 - http://www.networkupstools.org/\n",
 		"OK\n", "OK Goodbye\n", "ERR UNKNOWN-UPS\n", "ERR\n", "\n", "\"\n", "\\",
 		"BEGIN LIST VAR ups\nERR DATA-STALE\n",
+		"OK TRACKING 0F6A7C1E-3B52-4D4B-9E3A-6C1F0B2A9D11\n", "PENDING\n", "SUCCESS\n", "ERR FAILED\n",
+		"ON\n", "OK PRIMARY-GRANTED\n", "OK FSD-SET\n", "OK STARTTLS\n", "OK STARTTLS\nOK\n",
 		"BEGIN LIST VAR ups\nEND LIST VAR other\n",
 		"VAR ups v.x \"unterminated\n",
 	}
@@ -76,12 +92,19 @@ func FuzzReply(f *testing.F) {
 		call := fuzzCalls[int(which)%len(fuzzCalls)]
 		got, err := call(context.Background(), c)
 
-		if n := bytes.Count(conn.written.Bytes(), []byte("\n")); n != 1 {
-			t.Fatalf("client wrote %q, want exactly one line", conn.written.String())
+		w := conn.written.Bytes()
+		if int(which)%len(fuzzCalls) == startTLSCall {
+			if !bytes.HasPrefix(w, []byte("STARTTLS\n")) {
+				t.Fatalf("client wrote %q, want STARTTLS first", w)
+			}
+		} else if n := bytes.Count(w, []byte("\n")); n != 1 {
+			t.Fatalf("client wrote %q, want exactly one line", w)
 		}
 		if err != nil {
 			var nerr *Error
-			if !errors.As(err, &nerr) && !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrServerDisconnected) {
+			var terr *TrackingError
+			if !errors.As(err, &nerr) && !errors.As(err, &terr) && !errors.Is(err, ErrProtocol) && !errors.Is(err, ErrServerDisconnected) &&
+				!strings.Contains(err.Error(), "TLS handshake") {
 				t.Fatalf("unclassified error %v", err)
 			}
 			if Strerror(err) == "" {

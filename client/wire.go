@@ -14,9 +14,10 @@ import (
 // request is one protocol command: its words as sent, and how it is shown in
 // error messages (the password of PASSWORD masked).
 type request struct {
-	words  []string
-	shown  string
-	secret bool // the last word is a password: never shown
+	words     []string
+	shown     string
+	secret    bool // the last word is a password: never shown
+	quoteLast bool // send the last word in quotes even when it needs none
 }
 
 func newRequest(words ...string) request {
@@ -54,7 +55,7 @@ func (r request) encode() ([]byte, error) {
 		if i > 0 {
 			b = append(b, ' ')
 		}
-		if needsQuotes(w) {
+		if needsQuotes(w) || (r.quoteLast && i == len(r.words)-1) {
 			b = append(b, '"')
 			b = append(b, nutconf.Quote(w)...)
 			b = append(b, '"')

@@ -38,7 +38,20 @@ func Fake(devs ...Device) Handler {
 	return f.handle
 }
 
-type fake struct{ devs []Device }
+type fake struct {
+	devs []Device
+	// fsd, when set, reports whether FSD was set on a UPS: its ups.status
+	// then reads "FSD <status>", as upsd shows it.
+	fsd func(ups string) bool
+}
+
+// value is what upsd shows for variable v of d.
+func (f *fake) value(d *Device, name, val string) string {
+	if f.fsd != nil && strings.EqualFold(name, "ups.status") && f.fsd(d.Name) {
+		return "FSD " + val
+	}
+	return val
+}
 
 func (f *fake) find(name string) *Device {
 	for i := range f.devs {
@@ -135,7 +148,7 @@ func (f *fake) get(w []string) Reply {
 		}
 		return Reply{Data: echo + " " + t + "\n"}
 	}
-	return Reply{Data: echo + " " + q(val) + "\n"}
+	return Reply{Data: echo + " " + q(f.value(d, name, val)) + "\n"}
 }
 
 func lookup(d *Device, name string) (string, bool) {
@@ -196,7 +209,7 @@ func (f *fake) list(w []string) Reply {
 				if kind == "RW" && !strings.HasPrefix(d.Types[v[0]], "RW") {
 					continue
 				}
-				item(kind + " " + ups + " " + v[0] + " " + q(v[1]))
+				item(kind + " " + ups + " " + v[0] + " " + q(f.value(d, v[0], v[1])))
 			}
 		}
 	case "ENUM", "RANGE":

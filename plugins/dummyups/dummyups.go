@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"fmt"
+	"net"
 	"os"
 	"path/filepath"
 	"strings"
@@ -14,8 +15,9 @@ import (
 )
 
 // Info describes dummy-ups. Version is the NUT dummy-ups version whose
-// behaviour this driver reproduces; its -h text lists only "mode", as
-// NUT 2.8.0's does.
+// behaviour this driver reproduces. "mode" is NUT 2.8.0's only option;
+// "username" and "password" are gonut's, for passing SET VAR and INSTCMD
+// on to the upsd a repeater relays (NUT's repeater does not pass them on).
 var Info = sdk.Info{
 	Name:        "dummy-ups",
 	Version:     "0.15",
@@ -23,6 +25,12 @@ var Info = sdk.Info{
 	Options: []sdk.OptionInfo{{
 		Name: "mode",
 		Help: "Specify mode instead of guessing it from port value (dummy = dummy-loop, dummy-once, repeater)",
+	}, {
+		Name: "username",
+		Help: "Repeater mode: upsd.users user of the relayed upsd, for passing SET VAR and INSTCMD on (gonut)",
+	}, {
+		Name: "password",
+		Help: "Repeater mode: that user's password; never published (gonut)",
 	}},
 }
 
@@ -36,6 +44,9 @@ const (
 	// ModeLoop replays the file again and again, pausing at TIMER lines
 	// (the default for .seq and any other file name).
 	ModeLoop
+	// ModeRepeater relays a UPS of another upsd (the default for a port
+	// of the form ups@host[:port]).
+	ModeRepeater
 )
 
 // statusBufLen is NUT's status buffer (ST_MAX_VALUE_LEN): ups.status is
@@ -50,6 +61,10 @@ type Driver struct {
 	mode Mode
 	path string // the file, resolved against the configuration directory
 	st   *nutState
+	rep  *repeater // repeater mode only
+
+	// dial, when set, replaces the network dialer of repeater mode (tests).
+	dial func(ctx context.Context, network, addr string) (net.Conn, error)
 
 	// The replay position (NUT keeps a parseconf context open): stmts is
 	// nil when no pass over the file is under way.
@@ -85,8 +100,7 @@ func selectMode(ups, port, param string, set bool) (Mode, string, error) {
 		case "dummy-loop", "dummy":
 			return ModeLoop, "dummy-loop", nil
 		case "repeater":
-			return 0, "", fmt.Errorf("ups.conf [%s]: mode = repeater (relaying another upsd) is not implemented by gonut's dummy-ups yet; "+
-				"use mode = dummy-once or dummy-loop with a .dev or .seq file", ups)
+			return ModeRepeater, "repeater", nil
 		default:
 			// NUT 2.8.0 means to refuse this too, but a bug in its check
 			// lets any value through and falls back to the file name.
@@ -95,8 +109,7 @@ func selectMode(ups, port, param string, set bool) (Mode, string, error) {
 	}
 	switch {
 	case strings.Contains(port, "@"):
-		return 0, "", fmt.Errorf("ups.conf [%s]: port = %s names another upsd (repeater mode), which gonut's dummy-ups does not implement yet; "+
-			"give it a .dev or .seq file", ups, port)
+		return ModeRepeater, "repeater", nil
 	case strings.HasSuffix(port, ".seq"):
 		return ModeLoop, "dummy-loop", nil
 	case strings.HasSuffix(port, ".dev"):
@@ -131,20 +144,30 @@ func (dr *Driver) Init(ctx context.Context, d *sdk.Device) error {
 	opts := d.Options()
 	port := opts.Port()
 	if port == "" {
-		return fmt.Errorf("ups.conf [%s]: port is missing: give dummy-ups the .dev or .seq file to simulate (port = ups.dev)", d.Name())
+		return fmt.Errorf("ups.conf [%s]: port is missing: give dummy-ups the .dev or .seq file to simulate (port = ups.dev), "+
+			"or the UPS to relay (port = ups@host)", d.Name())
 	}
-	// Only the section counts: NUT reads driver options from it alone,
-	// while Options.Get falls back to the global part of ups.conf.
-	var param string
-	set := false
-	for _, op := range opts.Section {
-		if op.Key == "mode" && op.HasValue {
-			param, set = op.Value, true
-		}
-	}
+	param, set := sectionOption(opts, "mode")
 	mode, modeName, err := selectMode(d.Name(), port, param, set)
 	if err != nil {
 		return err
+	}
+	if mode == ModeRepeater {
+		dr.mode, dr.st = mode, newNUTState()
+		dr.st.adoptOptions(d)
+		dr.st.setInfo(d, "driver.parameter.mode", modeName)
+		if err := dr.initRepeater(ctx, d, port); err != nil {
+			return err
+		}
+		dr.remapDevice(d)
+		return nil
+	}
+	for _, k := range []string{"username", "password"} {
+		if _, set := sectionOption(opts, k); set {
+			// Refused rather than ignored: ignored, it would be published
+			// as driver.parameter.* like any option.
+			return fmt.Errorf("ups.conf [%s]: %s is for repeater mode (port = ups@host), not for mode %s", d.Name(), k, modeName)
+		}
 	}
 	path, err := resolvePort(port, opts.ConfPath)
 	if err != nil {
@@ -173,14 +196,31 @@ func (dr *Driver) Init(ctx context.Context, d *sdk.Device) error {
 	return nil
 }
 
+// sectionOption returns a driver option of the ups.conf section. Only the
+// section counts: NUT reads driver options from it alone, while
+// Options.Get falls back to the global part of ups.conf.
+func sectionOption(opts *sdk.Options, key string) (value string, set bool) {
+	for _, op := range opts.Section {
+		if op.Key == key && op.HasValue {
+			value, set = op.Value, true
+		}
+	}
+	return value, set
+}
+
 // remapDevice is what NUT's main.c does once after the first update, for
 // every driver: device.mfr, device.model and device.serial take the values
 // of ups.mfr, ups.model and ups.serial, and device.type defaults to "ups".
 // It is not repeated: a later change of ups.mfr leaves device.mfr alone.
+//
+// NUT's state tree holds values escaped for the wire and main.c copies
+// them as they are stored, so a backslash, double quote or '#' in ups.mfr
+// arrives in device.mfr with a backslash before it (`ACME "X"` becomes
+// `ACME \"X\"`). Clients see this, so gonut does the same.
 func (dr *Driver) remapDevice(d *sdk.Device) {
 	for _, k := range []string{"mfr", "model", "serial"} {
 		if v, ok := dr.st.info(d, "ups."+k); ok {
-			dr.st.setInfo(d, "device."+k, v)
+			dr.st.setInfo(d, "device."+k, nutconf.Quote(v))
 		}
 	}
 	if _, ok := dr.st.info(d, "device.type"); !ok {
@@ -191,7 +231,10 @@ func (dr *Driver) remapDevice(d *sdk.Device) {
 // Poll continues the replay: dummy-loop goes on through the file (from the
 // top once it reached the end); dummy-once does nothing once the file was
 // read to its end, unless the file changed since.
-func (dr *Driver) Poll(_ context.Context, d *sdk.Device) error {
+func (dr *Driver) Poll(ctx context.Context, d *sdk.Device) error {
+	if dr.mode == ModeRepeater {
+		return dr.rep.poll(ctx, dr, d)
+	}
 	if dr.mode == ModeOnce && dr.stmts == nil && !dr.paused && !dr.fileChanged() {
 		return nil
 	}
@@ -335,18 +378,32 @@ func (dr *Driver) applyFlags(d *sdk.Device, name string) {
 // SetVar sets a variable from SET VAR (upsrw). Like NUT's dummy-ups it
 // accepts any value; the value stays until the file sets the variable
 // again (dummy-loop: the next pass; dummy-once: when the file changes).
-func (dr *Driver) SetVar(_ context.Context, d *sdk.Device, name, value string) error {
+// A repeater passes the request on to the upsd it relays.
+func (dr *Driver) SetVar(ctx context.Context, d *sdk.Device, name, value string) error {
+	if dr.mode == ModeRepeater {
+		return dr.rep.setVar(ctx, dr, d, name, value)
+	}
 	d.Logger().Debug("setvar", "var", name, "value", value)
 	dr.setVar(d, name, value)
 	return nil
 }
 
 // InstCmd answers every command as unknown: dummy-ups announces load.off
-// but, like NUT's, implements no command.
-func (dr *Driver) InstCmd(_ context.Context, d *sdk.Device, cmd, param string) error {
+// but, like NUT's, implements no command. A repeater passes the command on
+// to the upsd it relays.
+func (dr *Driver) InstCmd(ctx context.Context, d *sdk.Device, cmd, param string) error {
+	if dr.mode == ModeRepeater {
+		return dr.rep.instCmd(ctx, dr, d, cmd, param)
+	}
 	d.Logger().Info(fmt.Sprintf("instcmd: unknown command [%s] [%s]", cmd, param))
 	return fmt.Errorf("dummy-ups does not implement %s: %w", cmd, sdk.ErrUnknown)
 }
 
-// Close has nothing to release: the file is read whole on each pass.
-func (dr *Driver) Close(context.Context) error { return nil }
+// Close ends a repeater's session with the upsd it relays; in the other
+// modes there is nothing to release (the file is read whole on each pass).
+func (dr *Driver) Close(context.Context) error {
+	if dr.rep != nil {
+		dr.rep.disconnect()
+	}
+	return nil
+}

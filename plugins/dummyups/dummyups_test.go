@@ -233,9 +233,8 @@ func TestStartErrors(t *testing.T) {
 		want    string
 	}{
 		{"missing file", []string{"port = missing.dev"}, "can't open dummy-ups definition file " + filepath.Join(dir, "missing.dev")},
-		{"repeater mode", []string{"port = u.dev", "mode = repeater"}, "mode = repeater (relaying another upsd) is not implemented"},
-		{"repeater port", []string{"port = ups@localhost:3493"}, "names another upsd (repeater mode)"},
 		{"bogus mode", []string{"port = u.dev", "mode = bogus"}, `mode = "bogus" is not a dummy-ups mode`},
+		{"credentials for a file", []string{"port = u.dev", "password = x"}, "password is for repeater mode (port = ups@host), not for mode dummy-once"},
 		{"unknown option", []string{"port = u.dev", "speed = 5"}, "'speed' is not a valid variable name for driver dummy-ups"},
 		{"bare port", []string{"port"}, "'port' is not a valid flag for driver dummy-ups"},
 	}

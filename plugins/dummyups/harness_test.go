@@ -108,9 +108,19 @@ func opts(t *testing.T, lines ...string) []plugin.Option {
 // ends before publishing.
 func startErr(t *testing.T, confDir string, options ...string) (*instance, error) {
 	t.Helper()
+	return startSetup(t, confDir, nil, options...)
+}
+
+// startSetup is startErr with a hook that prepares the driver before it
+// starts (e.g. its dialer in repeater mode).
+func startSetup(t *testing.T, confDir string, setup func(*Driver), options ...string) (*instance, error) {
+	t.Helper()
 	clock := &fakeClock{now: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
 	drv := New()
 	drv.now = clock.Now
+	if setup != nil {
+		setup(drv)
+	}
 	logs := &syncBuffer{}
 	log := hclog.New(&hclog.LoggerOptions{Output: logs, Level: hclog.Debug})
 	c := &captured{Driver: drv, dev: make(chan *sdk.Device, 1)}
