@@ -2,7 +2,9 @@ package nuttest
 
 import (
 	"errors"
+	"net"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
@@ -220,5 +222,32 @@ func TestStartStackNUT(t *testing.T) {
 	}
 	if got := UpscOutput(t, "-l", s.Addr()); got != "a\nb\n" {
 		t.Errorf("upsc -l = %q", got)
+	}
+}
+
+func TestDialUnixDoesNotConnect(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "sock")
+	if err := dialUnix(path); err == nil {
+		t.Fatal("a missing socket counts as listening")
+	}
+	l, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	accepted := make(chan struct{}, 1)
+	go func() {
+		if c, err := l.Accept(); err == nil {
+			c.Close()
+			accepted <- struct{}{}
+		}
+	}()
+	if err := dialUnix(path); err != nil {
+		t.Fatalf("a listening socket: %v", err)
+	}
+	select {
+	case <-accepted:
+		t.Error("the probe connected to the socket")
+	case <-time.After(100 * time.Millisecond):
 	}
 }
