@@ -1,6 +1,9 @@
 package upsd
 
 import (
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
 	"strconv"
 	"strings"
 	"time"
@@ -48,10 +51,21 @@ func (c *conn) cmdHelp(args []string) {
 	c.send("%s", helpText)
 }
 
-// cmdStartTLS answers as NUT does when no certificate is configured; the
-// connection stays usable in plain text.
+// cmdStartTLS agrees to STARTTLS when a certificate is configured; the
+// serve loop then sends "OK STARTTLS" and runs the handshake. Without one
+// the connection stays usable in plain text, as in NUT. Arguments are
+// ignored, as NUT does.
 func (c *conn) cmdStartTLS(args []string) {
-	c.sendErr(errFeatureNotConfigured)
+	if c.inTLS {
+		c.sendErr(errAlreadySSLMode)
+		return
+	}
+	if c.srv.config().TLS == nil {
+		c.sendErr(errFeatureNotConfigured)
+		return
+	}
+	c.send("OK STARTTLS")
+	c.startTLS = true
 }
 
 // device returns the named UPS, or sends UNKNOWN-UPS and returns nil.
@@ -68,7 +82,9 @@ func (c *conn) device(name string) *device {
 func (c *conn) view(d *device, fn func(st *sockproto.State)) {
 	maxAge := c.srv.config().MaxAge
 	d.client.View(func(st *sockproto.State, info sockproto.Info) {
-		if code := availability(info, maxAge, time.Now()); code != "" {
+		// The request's arrival time: a driver silent past MAXAGE
+		// then is stale for this request.
+		if code := availability(info, maxAge, c.lastHeard); code != "" {
 			c.sendErr(code)
 			return
 		}
@@ -183,7 +199,7 @@ func (c *conn) getVar(ups, name string) {
 			c.sendErr(errVarNotSupported)
 			return
 		}
-		c.send("VAR %s %s \"%s\"", ups, name, statusValue(d, name, val))
+		c.sendVar("VAR", ups, name, statusValue(d, name, val))
 	})
 }
 
@@ -303,10 +319,10 @@ func (c *conn) listVars(ups, kind string, rwOnly bool) {
 		st.Each(func(v sockproto.Var) bool {
 			switch {
 			case !rwOnly:
-				c.send("VAR %s %s \"%s\"", ups, v.Name, statusValue(d, v.Name, v.Value))
+				c.sendVar("VAR", ups, v.Name, statusValue(d, v.Name, v.Value))
 			case v.Flags&sockproto.FlagRW != 0:
 				// NUT's LIST RW shows ups.status without the FSD flag.
-				c.send("RW %s %s \"%s\"", ups, v.Name, nutconf.Quote(v.Value))
+				c.sendVar("RW", ups, v.Name, nutconf.Quote(v.Value))
 			}
 			return true
 		})
@@ -322,7 +338,7 @@ func (c *conn) listCmd(ups string) {
 	c.view(d, func(st *sockproto.State) {
 		c.send("BEGIN LIST CMD %s", ups)
 		for _, cmd := range st.Cmds() {
-			c.send("CMD %s %s", ups, cmd)
+			c.sendWords("CMD", ups, cmd)
 		}
 		c.send("END LIST CMD %s", ups)
 	})
@@ -342,7 +358,7 @@ func (c *conn) listEnumRange(ups, name, kind string) {
 		c.send("BEGIN LIST %s %s %s", kind, ups, name)
 		if kind == "ENUM" {
 			for _, e := range v.Enums {
-				c.send("ENUM %s %s \"%s\"", ups, name, nutconf.Quote(e))
+				c.sendVar("ENUM", ups, name, nutconf.Quote(e))
 			}
 		} else {
 			for _, r := range v.Ranges {
@@ -374,7 +390,7 @@ func (c *conn) cmdUsername(args []string) {
 		return
 	}
 	if c.haveUsername {
-		c.log.Info("client tried to set a username twice", "username", c.username)
+		c.logger().Info("client tried to set a username twice", "username", c.username)
 		c.sendErr(errAlreadySetUsername)
 		return
 	}
@@ -390,7 +406,7 @@ func (c *conn) cmdPassword(args []string) {
 		return
 	}
 	if c.havePasswd {
-		c.log.Info("client tried to set a password twice")
+		c.logger().Info("client tried to set a password twice")
 		c.sendErr(errAlreadySetPassword)
 		return
 	}
@@ -399,18 +415,42 @@ func (c *conn) cmdPassword(args []string) {
 }
 
 // user returns the client's upsd.users entry if its USERNAME and PASSWORD
-// match one, nil otherwise.
+// match one, nil otherwise. The same work is done whatever was wrong: every
+// user name is compared, and the password is compared through SHA-256
+// digests in constant time (against a stand-in when the user is unknown or
+// has no password), so neither the reply nor its timing tells an unknown
+// user from a wrong password, nor reveals a password's length.
 func (c *conn) user() *conf.User {
 	users := c.srv.config().Users
 	if users == nil {
 		return nil
 	}
-	u := users.Lookup(c.username)
-	if u == nil || !u.CheckPassword(c.password) {
+	name := sha256.Sum256([]byte(c.username))
+	var found *conf.User
+	for _, u := range users.List {
+		h := sha256.Sum256([]byte(u.Name))
+		if subtle.ConstantTimeCompare(name[:], h[:]) == 1 && found == nil {
+			found = u
+		}
+	}
+	want := noPasswordDigest
+	if found != nil && found.HasPassword {
+		want = sha256.Sum256([]byte(found.Password))
+	}
+	got := sha256.Sum256([]byte(c.password))
+	if subtle.ConstantTimeCompare(got[:], want[:]) != 1 || found == nil || !found.HasPassword {
 		return nil
 	}
-	return u
+	return found
 }
+
+// noPasswordDigest stands in for the password of an unknown user or of one
+// without a password: no PASSWORD matches it (a client's password would
+// need this exact digest, which is random per run).
+var noPasswordDigest = func() (d [sha256.Size]byte) {
+	_, _ = rand.Read(d[:])
+	return d
+}()
 
 // can reports whether the client holds an action right (LOGIN, FSD,
 // PRIMARY, MASTER, SET), as NUT's user_checkaction.
@@ -425,7 +465,7 @@ func (c *conn) cmdLogin(args []string) {
 		return
 	}
 	if c.loginUPS.Load() != nil {
-		c.log.Info("client tried to log in twice", "username", c.username)
+		c.logger().Info("client tried to log in twice", "username", c.username)
 		c.sendErr(errAlreadyLoggedIn)
 		return
 	}
@@ -439,7 +479,7 @@ func (c *conn) cmdLogin(args []string) {
 	}
 	d.numLogins.Add(1)
 	c.loginUPS.Store(d)
-	c.log.Info("user logged into UPS", "username", c.username, "ups", d.name)
+	c.logger().Info("user logged into UPS", "username", c.username, "ups", d.name)
 	c.send("OK")
 }
 
@@ -449,7 +489,7 @@ func (c *conn) cmdLogout(args []string) {
 		return
 	}
 	if d := c.loginUPS.Load(); d != nil {
-		c.log.Info("user logged out of UPS", "username", c.username, "ups", d.name)
+		c.logger().Info("user logged out of UPS", "username", c.username, "ups", d.name)
 	}
 	c.send("OK Goodbye")
 	c.closing = true
@@ -489,7 +529,7 @@ func (c *conn) cmdFSD(args []string) {
 		c.sendErr(errAccessDenied)
 		return
 	}
-	c.log.Warn("client set FSD on UPS", "username", c.username, "ups", d.name)
+	c.logger().Warn("client set FSD on UPS", "username", c.username, "ups", d.name)
 	d.fsd.Store(true)
 	c.send("OK FSD-SET")
 }
@@ -542,7 +582,7 @@ func (c *conn) setVar(ups, name, value string) {
 	})
 	if code != "" {
 		if code == errSetFailed {
-			c.log.Warn("driver gave a writable string variable no valid length", "ups", d.name, "var", name)
+			c.logger().Warn("driver gave a writable string variable no valid length", "ups", d.name, "var", name)
 		}
 		c.sendErr(code)
 		return
@@ -552,9 +592,9 @@ func (c *conn) setVar(ups, name, value string) {
 	if id != "" {
 		msg = append(msg, "TRACKING", id)
 	}
-	c.log.Info("set variable", "username", c.username, "ups", d.name, "var", name, "value", value, "tracking", id)
+	c.logger().Info("set variable", "username", c.username, "ups", d.name, "var", name, "value", value, "tracking", id)
 	if err := d.client.Send(msg...); err != nil {
-		c.log.Warn("cannot pass SET to driver", "ups", d.name, "error", err)
+		c.logger().Warn("cannot pass SET to driver", "ups", d.name, "error", err)
 		c.sendErr(errSetFailed)
 		return
 	}
@@ -628,16 +668,20 @@ func (c *conn) cmdInstCmd(args []string) {
 		return
 	}
 	msg := []string{"INSTCMD", cmdName}
-	if len(args) > 2 {
+	// As NUT 2.8.0: the parameter is passed only when it is the one word
+	// after the command (INSTCMD ups cmd param extra drops it) and not
+	// empty. Unlike NUT, a parameter with spaces is quoted, so that the
+	// driver receives it whole (docs/COMPATIBILITY.md).
+	if len(args) == 3 && args[2] != "" {
 		msg = append(msg, args[2])
 	}
 	id := c.newTracking()
 	if id != "" {
 		msg = append(msg, "TRACKING", id)
 	}
-	c.log.Info("instant command", "username", c.username, "ups", d.name, "command", strings.Join(msg[1:], " "))
+	c.logger().Info("instant command", "username", c.username, "ups", d.name, "command", strings.Join(msg[1:], " "))
 	if err := d.client.Send(msg...); err != nil {
-		c.log.Warn("cannot pass INSTCMD to driver", "ups", d.name, "error", err)
+		c.logger().Warn("cannot pass INSTCMD to driver", "ups", d.name, "error", err)
 		c.sendErr(errInstCmdFailed)
 		return
 	}

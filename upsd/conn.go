@@ -2,12 +2,15 @@ package upsd
 
 import (
 	"bytes"
+	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -21,14 +24,23 @@ const flushAt = 64 << 10
 
 // conn is one network client.
 type conn struct {
-	srv  *Server
-	nc   net.Conn
+	srv *Server
+	// raw is the TCP connection; deadlines are set on it (from any
+	// goroutine, by kick). rw is what requests are read from and replies
+	// written to: raw, or the TLS session on it after STARTTLS. Only the
+	// serve goroutine touches rw.
+	raw  net.Conn
+	rw   net.Conn
 	seq  uint64 // connection order; LIST CLIENT shows newest first
 	addr string // the client's IP address as NUT prints it
-	log  hclog.Logger
 
 	sc  nutconf.Scanner
-	out bytes.Buffer // replies of the current batch, written in one go
+	buf []byte // one read, at most NUT's read size
+	// out holds the replies of the current batch, written in one go; it
+	// comes from outPool and goes back after the write, so that an idle
+	// client holds no reply buffer.
+	out *bytes.Buffer
+	lg  hclog.Logger // see logger
 
 	username, password       string
 	haveUsername, havePasswd bool
@@ -36,7 +48,24 @@ type conn struct {
 	loginUPS                 atomic.Pointer[device]
 	closing                  bool // LOGOUT: close once this batch is answered
 	kicked                   atomic.Bool
+
+	// startTLS: STARTTLS was accepted; the handshake follows once
+	// "OK STARTTLS" is out, and pending plain-text bytes read after it
+	// are dropped. inTLS: the session is encrypted.
+	startTLS, inTLS bool
+	pending         int
+
+	// lastHeard is when the last complete request line came. The read
+	// and write deadlines are moved in steps of at least deadlineStep,
+	// not on every request: each move is a timer operation.
+	lastHeard       time.Time
+	readDL, writeDL time.Time
+	readErr         error // why the last read ended the connection
 }
+
+// deadlineStep is how far the idle deadline may lag behind the last
+// request: the deadline is re-armed only when it would move by more.
+const deadlineStep = time.Second
 
 func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	addr := nc.RemoteAddr().String()
@@ -45,10 +74,10 @@ func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	}
 	return &conn{
 		srv:  s,
-		nc:   nc,
+		raw:  nc,
+		rw:   nc,
 		seq:  seq,
 		addr: addr,
-		log:  s.log.With("client", addr),
 		sc:   nutconf.Scanner{MaxWordLen: nutconf.DefaultMaxWordLen, MaxWords: nutconf.DefaultMaxWords},
 	}
 }
@@ -56,75 +85,235 @@ func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 // kick makes the client's serve loop end after its current batch.
 func (c *conn) kick() {
 	c.kicked.Store(true)
-	_ = c.nc.SetReadDeadline(time.Now())
+	_ = c.raw.SetReadDeadline(time.Now())
 }
 
 // serve reads requests and answers them until the client leaves, idles
 // out, logs out or is kicked. A panic ends this client only.
 func (c *conn) serve() {
 	defer c.srv.removeConn(c)
-	defer c.nc.Close()
+	defer func() { _ = c.rw.Close() }()
 	defer c.logout()
 	defer func() {
 		if r := recover(); r != nil {
-			c.log.Error("panic while serving client; disconnecting it", "panic", r, "stack", string(debug.Stack()))
+			c.logger().Error("panic while serving client; disconnecting it", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	c.log.Debug("client connected")
-	buf := make([]byte, 4096)
-	lastHeard := time.Now()
+	c.debug("client connected")
+	// NUT reads a client's bytes at most ReadBufSize at a time and drops
+	// the rest of a read after a parse error; reading the same way gives
+	// the same answers to the same bytes.
+	c.buf = make([]byte, nutconf.ReadBufSize)
+	c.lastHeard = time.Now()
+	if c.serveStream() && c.startTLS {
+		// STARTTLS: the rest of the session is TLS.
+		if c.handshake(c.pending) {
+			c.lastHeard = time.Now()
+			c.readDL, c.writeDL = time.Time{}, time.Time{}
+			c.serveStream()
+		}
+	}
+	c.logEnd()
+}
+
+// serveStream reads requests and answers them, over plain TCP or, after
+// STARTTLS, over TLS. It returns true when the session is to go on as TLS.
+func (c *conn) serveStream() bool {
 	for {
-		idle := c.srv.config().IdleTimeout
-		_ = c.nc.SetReadDeadline(lastHeard.Add(idle))
+		c.armRead()
 		// Checked after setting the deadline: a kick that comes later
 		// moves the deadline to now and so still ends the Read.
 		if c.kicked.Load() {
-			return
+			return false
 		}
-		n, err := c.nc.Read(buf)
-		// As NUT does, every request already received is answered, even
-		// after a LOGOUT in the same batch.
-		for _, b := range buf[:n] {
-			words, done, _ := c.sc.Feed(b)
-			if !done {
-				continue
+		n, err := c.rw.Read(c.buf)
+		if n > 0 {
+			if !c.consume(c.buf[:n]) {
+				return false
 			}
-			lastHeard = time.Now()
-			c.dispatch(words)
-			if c.out.Len() >= flushAt && !c.flush() {
-				return
+			if c.startTLS {
+				return true
 			}
-		}
-		if !c.flush() || c.closing || c.kicked.Load() {
-			return
 		}
 		if err != nil {
-			switch {
-			case errors.Is(err, os.ErrDeadlineExceeded):
-				// NUT sheds clients silent for a minute.
-				c.log.Debug("disconnecting idle client", "idle", idle)
-			case errors.Is(err, net.ErrClosed):
-			default:
-				c.log.Debug("client disconnected", "error", err)
+			if errors.Is(err, os.ErrDeadlineExceeded) && !c.kicked.Load() && !c.idle() {
+				c.readDL = time.Time{}
+				continue
 			}
-			return
+			c.readErr = err
+			return false
 		}
 	}
 }
 
+// consume answers the requests in one read's bytes and writes the
+// answers out; false means the connection is to end (the client is gone,
+// logged out or kicked). As NUT does, every request already received is
+// answered, even after a LOGOUT in the same read.
+func (c *conn) consume(data []byte) bool {
+	// One clock reading per read: requests that came together arrived
+	// together, and reading the clock per line is measurable.
+	now := time.Now()
+	for i, b := range data {
+		words, done, ferr := c.sc.Feed(b)
+		if ferr != nil {
+			// An unescaped # inside quotes: NUT logs it, answers
+			// nothing, and drops the rest of this read.
+			c.logger().Info("parse error on client request; ignoring the rest of its read", "error", ferr, "dropped_bytes", len(data)-i-1)
+			break
+		}
+		if !done {
+			continue
+		}
+		c.lastHeard = now
+		c.dispatch(words)
+		if c.startTLS {
+			c.pending = len(data) - i - 1
+			break
+		}
+		if c.pendingOut() >= flushAt && !c.flush() {
+			return false
+		}
+	}
+	return c.flush() && !c.closing && !c.kicked.Load()
+}
+
+// idle reports whether the client has sent no complete request for the
+// idle time.
+func (c *conn) idle() bool {
+	return time.Since(c.lastHeard) >= c.srv.config().IdleTimeout
+}
+
+// armRead sets the read deadline to the idle limit, unless the one set is
+// within deadlineStep of it.
+func (c *conn) armRead() {
+	want := c.lastHeard.Add(c.srv.config().IdleTimeout)
+	if d := want.Sub(c.readDL); d >= deadlineStep || d < 0 {
+		_ = c.raw.SetReadDeadline(want)
+		c.readDL = want
+	}
+}
+
+// logEnd logs why the connection ended.
+func (c *conn) logEnd() {
+	switch err := c.readErr; {
+	case err == nil, errors.Is(err, io.EOF), errors.Is(err, net.ErrClosed):
+		c.debug("client disconnected")
+	case errors.Is(err, os.ErrDeadlineExceeded) && !c.kicked.Load():
+		// NUT sheds clients silent for a minute.
+		c.debug("disconnecting idle client", "idle", c.srv.config().IdleTimeout)
+	default:
+		c.debug("client disconnected", "error", err)
+	}
+}
+
 // flush writes the batch's replies in one write; false means the client
-// is gone.
+// is gone. A write that cannot go out within the idle time (a client that
+// does not read) fails and drops the client.
 func (c *conn) flush() bool {
-	if c.out.Len() == 0 {
+	if c.pendingOut() == 0 {
 		return true
 	}
-	_ = c.nc.SetWriteDeadline(time.Now().Add(c.srv.config().IdleTimeout))
-	_, err := c.nc.Write(c.out.Bytes())
+	idle := c.srv.config().IdleTimeout
+	// lastHeard is at most one batch old here: good enough to decide
+	// whether the write deadline needs moving.
+	if c.writeDL.Sub(c.lastHeard) < idle/2 {
+		c.writeDL = time.Now().Add(idle)
+		_ = c.raw.SetWriteDeadline(c.writeDL)
+	}
+	_, err := c.rw.Write(c.out.Bytes())
 	c.out.Reset()
+	if c.out.Cap() <= maxKeptOut {
+		// Long lists' buffers are left to the collector.
+		outPool.Put(c.out)
+	}
+	c.out = nil
 	if err != nil {
-		c.log.Debug("write to client failed", "error", err)
+		c.debug("write to client failed", "error", err)
 		return false
 	}
+	return true
+}
+
+// outPool holds reply buffers between batches.
+var outPool = sync.Pool{New: func() any { return new(bytes.Buffer) }}
+
+// buffer returns the current batch's reply buffer.
+func (c *conn) buffer() *bytes.Buffer {
+	if c.out == nil {
+		c.out = outPool.Get().(*bytes.Buffer)
+	}
+	return c.out
+}
+
+// pendingOut is how many reply bytes wait to be written.
+func (c *conn) pendingOut() int {
+	if c.out == nil {
+		return 0
+	}
+	return c.out.Len()
+}
+
+// debug logs at debug level, without making the client's logger when
+// debug logging is off.
+func (c *conn) debug(msg string, args ...any) {
+	if c.srv.log.IsDebug() {
+		c.logger().Debug(msg, args...)
+	}
+}
+
+// logger returns the client's logger, made on first use: most clients
+// never log anything, and a logger per connection is memory held by each.
+func (c *conn) logger() hclog.Logger {
+	if c.lg == nil {
+		c.lg = c.srv.log.With("client", c.addr)
+	}
+	return c.lg
+}
+
+// maxKeptOut is the largest reply buffer put back in outPool.
+const maxKeptOut = 4 << 10
+
+// handshake runs the server side of the TLS handshake after "OK STARTTLS"
+// has been written; false means the client is to be dropped. pending is
+// how many bytes the client sent after STARTTLS in plain text before the
+// handshake: they are discarded unanswered, so that nothing a third party
+// could have slipped into the plain-text stream is taken as coming through
+// the secure channel (the STARTTLS command injection of RFC 3207's era),
+// and no reply is ever sent in the clear once TLS was agreed.
+func (c *conn) handshake(pending int) bool {
+	c.startTLS = false
+	cfg := c.srv.config()
+	if pending > 0 {
+		c.logger().Warn("discarding bytes sent in plain text after STARTTLS", "bytes", pending)
+	}
+	c.sc = nutconf.Scanner{MaxWordLen: nutconf.DefaultMaxWordLen, MaxWords: nutconf.DefaultMaxWords}
+	tc := tls.Server(c.raw, cfg.TLS)
+	// A client that never completes the handshake is shed like an idle one.
+	_ = c.raw.SetDeadline(time.Now().Add(cfg.IdleTimeout))
+	if c.kicked.Load() {
+		return false
+	}
+	err := tc.Handshake()
+	_ = c.raw.SetWriteDeadline(time.Time{})
+	if err != nil {
+		c.logger().Warn("TLS handshake failed; disconnecting client", "error", err)
+		return false
+	}
+	c.rw, c.inTLS = tc, true
+	cs := tc.ConnectionState()
+	if cfg.TLS.ClientAuth == tls.RequestClientCert && cfg.TLS.ClientCAs != nil {
+		// CERTREQUEST REQUEST: a certificate that does not verify is
+		// logged and accepted, as NUT's BadCertHandler does.
+		if err := verifyClientCert(cs, cfg.TLS.ClientCAs); err != nil {
+			c.logger().Warn("client certificate validation failed; accepting the client (CERTREQUEST is REQUEST)", "error", err)
+		}
+	}
+	subject := ""
+	if len(cs.PeerCertificates) > 0 {
+		subject = cs.PeerCertificates[0].Subject.String()
+	}
+	c.logger().Info("SSL handshake done successfully with client", "version", tls.VersionName(cs.Version), "cipher", tls.CipherSuiteName(cs.CipherSuite), "client_certificate", subject)
 	return true
 }
 
@@ -137,15 +326,44 @@ func (c *conn) logout() {
 
 // send appends one reply line.
 func (c *conn) send(format string, args ...any) {
-	fmt.Fprintf(&c.out, format, args...)
-	c.out.WriteByte('\n')
+	b := c.buffer()
+	fmt.Fprintf(b, format, args...)
+	b.WriteByte('\n')
+}
+
+// sendVar appends `<kind> <ups> <name> "<quoted>"`, the shape of VAR, RW
+// and ENUM lines, without fmt: these are most of upsd's output, and fmt
+// boxes every argument.
+func (c *conn) sendVar(kind, ups, name, quoted string) {
+	b := c.buffer()
+	b.WriteString(kind)
+	b.WriteByte(' ')
+	b.WriteString(ups)
+	b.WriteByte(' ')
+	b.WriteString(name)
+	b.WriteString(" \"")
+	b.WriteString(quoted)
+	b.WriteString("\"\n")
+}
+
+// sendWords appends words separated by spaces, and a newline.
+func (c *conn) sendWords(words ...string) {
+	b := c.buffer()
+	for i, w := range words {
+		if i > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(w)
+	}
+	b.WriteByte('\n')
 }
 
 // sendErr appends "ERR <code>".
 func (c *conn) sendErr(code string) {
-	c.out.WriteString("ERR ")
-	c.out.WriteString(code)
-	c.out.WriteByte('\n')
+	b := c.buffer()
+	b.WriteString("ERR ")
+	b.WriteString(code)
+	b.WriteByte('\n')
 }
 
 // command is one entry of the verb table.
@@ -188,7 +406,10 @@ func (c *conn) dispatch(words []string) {
 		c.sendErr(errUnknownCommand)
 		return
 	}
-	cmd, ok := commands[strings.ToUpper(words[0])]
+	cmd, ok := commands[words[0]]
+	if !ok {
+		cmd, ok = commands[strings.ToUpper(words[0])]
+	}
 	if !ok {
 		c.sendErr(errUnknownCommand)
 		return

@@ -6,7 +6,9 @@
 // answers NUT network protocol 1.3 on TCP (port 3493 by default) byte for
 // byte as NUT 2.8.0's upsd does: VER, NETVER, PROTVER, HELP, GET, LIST,
 // USERNAME, PASSWORD, LOGIN, LOGOUT, PRIMARY/MASTER, FSD, SET, INSTCMD and
-// STARTTLS, with the same ERR codes for the same mistakes.
+// STARTTLS, with the same ERR codes for the same mistakes. STARTTLS runs on
+// Go's crypto/tls with a PEM certificate (LoadTLS reads upsd.conf's
+// CERTFILE, CERTPATH, CERTIDENT, CERTREQUEST and DISABLE_WEAK_SSL).
 //
 // The deliberate differences from NUT 2.8.0 (no reply cut at 512 bytes, a
 // client past MAXCONN is refused instead of left hanging, every reply batch

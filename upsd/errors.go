@@ -13,6 +13,7 @@ const (
 	errReadOnly             = "READONLY"
 	errTooLong              = "TOO-LONG"
 	errFeatureNotConfigured = "FEATURE-NOT-CONFIGURED"
+	errAlreadySSLMode       = "ALREADY-SSL-MODE"
 	errDriverNotConnected   = "DRIVER-NOT-CONNECTED"
 	errDataStale            = "DATA-STALE"
 	errAlreadyLoggedIn      = "ALREADY-LOGGED-IN"

@@ -10,12 +10,19 @@ import (
 	"github.com/hashicorp/go-hclog"
 )
 
-// listenAll binds every LISTEN address with NUT's rules: no LISTEN means
-// ::1 and 127.0.0.1 on port 3493; "*" means every IPv4 and every IPv6
-// address; a host name binds its first address that works; IPv6 listeners
-// take IPv6 only. It fails when nothing can be bound, or when some address
-// cannot be and it is not a loopback one, unless AllowNotAllListeners.
-func listenAll(cfg Config, log hclog.Logger) ([]net.Listener, error) {
+// Bind binds cfg.Listen's addresses (cfg.Family, cfg.AllowNotAllListeners
+// and cfg.Logger apply) with NUT's rules: no LISTEN means ::1 and
+// 127.0.0.1 on port 3493; "*" means every IPv4 and every IPv6 address; a
+// host name binds its first address that works; IPv6 listeners take IPv6
+// only. It fails when nothing can be bound, or when some address cannot be
+// and it is not a loopback one, unless AllowNotAllListeners. upsd binds
+// before it drops root, then hands the listeners to Start in
+// Config.Listeners.
+func Bind(cfg Config) ([]net.Listener, error) {
+	log := cfg.Logger
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
 	specs := cfg.Listen
 	if len(specs) == 0 {
 		if cfg.Family != IPv4Only {
@@ -81,7 +88,7 @@ func bindSpec(addr, port string, fam Family) ([]net.Listener, error) {
 		var lns []net.Listener
 		var errs []error
 		if fam != IPv6Only {
-			ln, err := net.Listen("tcp4", net.JoinHostPort("0.0.0.0", port))
+			ln, err := listen("tcp4", net.JoinHostPort("0.0.0.0", port))
 			if err == nil {
 				lns = append(lns, ln)
 			} else {
@@ -89,7 +96,7 @@ func bindSpec(addr, port string, fam Family) ([]net.Listener, error) {
 			}
 		}
 		if fam != IPv4Only {
-			ln, err := net.Listen("tcp6", net.JoinHostPort("::", port))
+			ln, err := listen("tcp6", net.JoinHostPort("::", port))
 			if err == nil {
 				lns = append(lns, ln)
 			} else {
@@ -123,7 +130,7 @@ func bindSpec(addr, port string, fam Family) ([]net.Listener, error) {
 		if (network == "tcp4" && fam == IPv6Only) || (network == "tcp6" && fam == IPv4Only) {
 			continue
 		}
-		ln, err := net.Listen(network, net.JoinHostPort(ip.String(), port))
+		ln, err := listen(network, net.JoinHostPort(ip.String(), port))
 		if err == nil {
 			return []net.Listener{ln}, nil
 		}
@@ -133,4 +140,13 @@ func bindSpec(addr, port string, fam Family) ([]net.Listener, error) {
 		return nil, fmt.Errorf("LISTEN %s %s: no address of the allowed family", addr, port)
 	}
 	return nil, fmt.Errorf("LISTEN %s %s: %w", addr, port, errors.Join(errs...))
+}
+
+// listenConfig binds upsd's listeners. Keep-alive probes are off, as in
+// NUT: silent clients are dropped after the idle time anyway, and turning
+// them on costs four system calls per accepted client.
+var listenConfig = net.ListenConfig{KeepAlive: -1}
+
+func listen(network, addr string) (net.Listener, error) {
+	return listenConfig.Listen(context.Background(), network, addr)
 }

@@ -2,6 +2,7 @@ package upsd
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -51,6 +52,9 @@ type Device struct {
 // Config is what a Server needs; upsd/cmd/upsd builds it from upsd.conf,
 // ups.conf and upsd.users. Zero values get NUT's defaults.
 type Config struct {
+	// Listeners, when set, are already bound (by Bind, typically before
+	// dropping privileges) and are served instead of binding Listen.
+	Listeners []net.Listener
 	// Listen addresses; none means 127.0.0.1 and ::1 on port 3493.
 	Listen []Listen
 	// Family limits listeners to IPv4 or IPv6 (-4, -6).
@@ -73,9 +77,10 @@ type Config struct {
 	Devices []Device
 	// Users from upsd.users; nil means none, so no login succeeds.
 	Users *conf.Users
-	// CertFile, when set, would enable STARTTLS; it is not implemented
-	// yet, and STARTTLS answers as NUT does without a certificate.
-	CertFile string
+	// TLS, when set, enables STARTTLS with this configuration (build it
+	// from upsd.conf with LoadTLS); nil makes STARTTLS answer
+	// ERR FEATURE-NOT-CONFIGURED, as NUT does without a certificate.
+	TLS *tls.Config
 	// IdleTimeout drops a client that sends no complete request for this
 	// long. [60s, NUT's fixed value]
 	IdleTimeout time.Duration
@@ -118,6 +123,13 @@ type Server struct {
 	connSeq  uint64
 	shutdown atomic.Bool
 
+	// Lock-free copies of cfg and byName for the request path, replaced
+	// (never modified) under mu by Start and Reload: every request reads
+	// them, and a shared lock's cache line bouncing between cores costs
+	// more than the request.
+	cfgSnap    atomic.Pointer[Config]
+	byNameSnap atomic.Pointer[map[string]*device]
+
 	tracking *trackingTable
 
 	wg       sync.WaitGroup // accept loops and device clients
@@ -137,13 +149,18 @@ func Start(cfg Config) (*Server, error) {
 		stopping: make(chan struct{}),
 		tracking: newTrackingTable(),
 	}
-	lns, err := listenAll(cfg, s.log)
-	if err != nil {
-		return nil, err
+	lns := cfg.Listeners
+	if len(lns) == 0 {
+		var err error
+		if lns, err = Bind(cfg); err != nil {
+			return nil, err
+		}
 	}
 	s.listeners = lns
+	s.cfg.Listeners = nil // owned by the Server from here on
 	s.mu.Lock()
 	s.setDevicesLocked(cfg.Devices)
+	s.publishLocked()
 	s.mu.Unlock()
 	for _, ln := range lns {
 		s.wg.Add(1)
@@ -169,10 +186,19 @@ func (s *Server) Reload(cfg Config) {
 	cfg.setDefaults()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	cfg.Listen, cfg.Family, cfg.Logger = s.cfg.Listen, s.cfg.Family, s.cfg.Logger
+	cfg.Listen, cfg.Family, cfg.Logger, cfg.Listeners = s.cfg.Listen, s.cfg.Family, s.cfg.Logger, nil
 	s.cfg = cfg
 	s.setDevicesLocked(cfg.Devices)
+	s.publishLocked()
 	s.log.Info("configuration reloaded", "devices", len(s.devices))
+}
+
+// publishLocked refreshes the request path's snapshots; s.mu is held.
+func (s *Server) publishLocked() {
+	cfg := s.cfg
+	s.cfgSnap.Store(&cfg)
+	m := s.byName
+	s.byNameSnap.Store(&m)
 }
 
 // setDevicesLocked makes the device list match devs, keeping the
@@ -238,18 +264,17 @@ func (s *Server) newDevice(name, desc, path string) *device {
 	return d
 }
 
-// config returns the current configuration.
-func (s *Server) config() Config {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.cfg
-}
+// config returns the current configuration, which the caller must not
+// modify.
+func (s *Server) config() *Config { return s.cfgSnap.Load() }
 
 // lookup finds a device by name, without regard to case as NUT does.
 func (s *Server) lookup(name string) *device {
-	s.mu.RLock()
-	defer s.mu.RUnlock()
-	return s.byName[strings.ToLower(name)]
+	m := *s.byNameSnap.Load()
+	if d := m[name]; d != nil {
+		return d // the common case: the name as written in ups.conf, lower case
+	}
+	return m[strings.ToLower(name)]
 }
 
 // deviceList returns the devices in ups.conf order.
@@ -320,10 +345,8 @@ func (s *Server) acceptLoop(ln net.Listener) {
 
 // startConn registers a new client, or refuses it past MAXCONN.
 func (s *Server) startConn(nc net.Conn) {
-	if tc, ok := nc.(*net.TCPConn); ok {
-		// Go's default, stated: replies go out without Nagle's delay.
-		_ = tc.SetNoDelay(true)
-	}
+	// Go sets TCP_NODELAY on every TCP connection: replies go out
+	// without Nagle's delay (NUT's do not; docs/COMPATIBILITY.md).
 	s.mu.Lock()
 	// NUT counts every polled descriptor against MAXCONN: drivers,
 	// listeners and clients.

@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -66,26 +67,36 @@ func requireNUT(t *testing.T) {
 	t.Skip(missingNUT)
 }
 
-// stack is NUT's drivers with both upsds reading them.
+// stack is NUT's drivers with both upsds reading them, plus a fake
+// write-path driver for each upsd.
 type stack struct {
 	dir              string // state path (driver sockets) and NUT's config
 	nutAddr, gonAddr string
+	nutDrv, gonDrv   *fakeDriver
 }
 
 // Configuration shared by both servers. zeta comes before alpha to show
-// that LIST UPS keeps ups.conf's order; dead has no driver running.
+// that LIST UPS keeps ups.conf's order; dead has no driver running; wr and
+// stale are served by each upsd's own fake driver (driver name %[3]s).
 const (
 	upsConfTmpl = `[zeta]
 	driver = dummy-ups
-	port = %s
+	port = %[1]s
 	desc = "Eaton \"5PX\" \\ rack \#2"
 [alpha]
 	driver = dummy-ups
-	port = %s
+	port = %[2]s
 [dead]
 	driver = dummy-ups
 	port = none.dev
 	desc = "never started"
+[wr]
+	driver = %[3]s
+	port = none
+	desc = "write path"
+[stale]
+	driver = %[3]s
+	port = none
 `
 	usersConf = `[mon]
 	password = pw
@@ -95,6 +106,25 @@ const (
 	upsmon secondary
 [viewer]
 	password = look
+[admin]
+	password = secret
+	actions = SET FSD
+	instcmds = all
+[setter]
+	password = s
+	actions = set
+[cmdr]
+	password = c
+	instcmds = load.off LOAD.ON
+[fsder]
+	password = f
+	actions = fsd
+[nopass]
+	actions = SET
+	instcmds = all
+[empty]
+	password = ""
+	instcmds = all
 `
 )
 
@@ -153,13 +183,14 @@ func runAs() []string {
 	return nil
 }
 
-// startUpsd starts an upsd (NUT's or gonut's) with its own upsd.conf on a
-// free loopback port and returns its address.
-func startUpsd(t *testing.T, bin, confDir, stateDir, name string) string {
+// startUpsd starts an upsd (NUT's or gonut's) with its own upsd.conf (a
+// LISTEN line on a free loopback port, then the conf lines given) and
+// returns its address.
+func startUpsd(t *testing.T, bin, confDir, stateDir, name string, conf ...string) string {
 	t.Helper()
 	for attempt := 0; attempt < 10; attempt++ {
 		port := 20000 + rand.IntN(12000)
-		write(t, filepath.Join(confDir, "upsd.conf"), fmt.Sprintf("LISTEN 127.0.0.1 %d\n", port), 0o600)
+		write(t, filepath.Join(confDir, "upsd.conf"), fmt.Sprintf("LISTEN 127.0.0.1 %d\n", port)+strings.Join(conf, ""), 0o600)
 		start(t, confDir, stateDir, name+".log", bin, append([]string{"-F"}, runAs()...)...)
 		addr := "127.0.0.1:" + strconv.Itoa(port)
 		deadline := time.Now().Add(5 * time.Second)
@@ -190,27 +221,28 @@ func newStack(t *testing.T) *stack {
 		}
 		os.RemoveAll(dir)
 	})
-	upsConf := fmt.Sprintf(upsConfTmpl,
-		ddl(t, "Eaton__5PX_2000__usbhid-ups__2.7.4__01.dev"),
-		ddl(t, "Powerware__PW5110__bcmxcp_usb__2.6.3__01.dev"))
+	zeta := ddl(t, "Eaton__5PX_2000__usbhid-ups__2.7.4__01.dev")
+	alpha := ddl(t, "Powerware__PW5110__bcmxcp_usb__2.6.3__01.dev")
 	nutConf := filepath.Join(dir, "nut")
 	gonConf := filepath.Join(dir, "gonut")
-	for _, d := range []string{nutConf, gonConf} {
+	for d, drv := range map[string]string{nutConf: "fakenut", gonConf: "fakegon"} {
 		if err := os.Mkdir(d, 0o755); err != nil {
 			t.Fatal(err)
 		}
-		write(t, filepath.Join(d, "ups.conf"), upsConf, 0o644)
+		write(t, filepath.Join(d, "ups.conf"), fmt.Sprintf(upsConfTmpl, zeta, alpha, drv), 0o644)
 		write(t, filepath.Join(d, "upsd.users"), usersConf, 0o600)
 	}
 	for _, ups := range []string{"zeta", "alpha"} {
 		start(t, nutConf, dir, "dummy-ups-"+ups+".log", nutDummyUPS, append([]string{"-a", ups, "-F"}, runAs()...)...)
 	}
 	s := &stack{dir: dir}
+	s.nutDrv = startFakeDriver(t, dir, "fakenut")
+	s.gonDrv = startFakeDriver(t, dir, "fakegon")
 	s.nutAddr = startUpsd(t, nutUpsd, nutConf, dir, "nut-upsd")
 	s.gonAddr = startUpsd(t, gonutUpsd, gonConf, dir, "gonut-upsd")
 	// Both have the drivers' full dumps once ups.status is no longer WAIT.
 	for _, addr := range []string{s.nutAddr, s.gonAddr} {
-		for _, ups := range []string{"zeta", "alpha"} {
+		for _, ups := range []string{"zeta", "alpha", "wr"} {
 			deadline := time.Now().Add(15 * time.Second)
 			for {
 				got := transcript(t, addr, "GET VAR "+ups+" ups.status\n")
@@ -222,6 +254,17 @@ func newStack(t *testing.T) *stack {
 				}
 				time.Sleep(50 * time.Millisecond)
 			}
+		}
+		deadline := time.Now().Add(15 * time.Second)
+		for {
+			got := transcript(t, addr, "GET VAR stale ups.status\n")
+			if got == "ERR DATA-STALE\n" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: stale device: %q", addr, got)
+			}
+			time.Sleep(50 * time.Millisecond)
 		}
 	}
 	return s
@@ -258,10 +301,18 @@ var versionRE = regexp.MustCompile(`(Network UPS Tools upsd |server\.version ")[
 func normalize(s string) string { return versionRE.ReplaceAllString(s, "${1}<version>") }
 
 // requests is the transcript set: each entry is sent as is, in one go.
-func requests() []struct{ name, req string } {
+// A request is one transcript: sent as is, in one go, on a new
+// connection.
+type request struct{ name, req string }
+
+// silent are the transcripts NUT does not answer at all (and gonut must
+// not either): input that never ends a line.
+var silent = map[string]bool{"no newline": true, "hash in quotes": true}
+
+func requests() []request {
 	long := strings.Repeat("x", 70000)
 	many := strings.Repeat(" extra", 40)
-	return []struct{ name, req string }{
+	return []request{
 		// valid requests
 		{"ver", "VER\n"},
 		{"netver", "NETVER\n"},
@@ -360,6 +411,16 @@ func requests() []struct{ name, req string } {
 		{"tracking on", "USERNAME viewer\nPASSWORD look\nSET TRACKING ON\nGET TRACKING\nGET TRACKING 1234\nSET TRACKING off\nGET TRACKING\n"},
 		{"fsd no rights", "USERNAME sec\nPASSWORD pw\nFSD zeta\nFSD nope\nFSD\n"},
 		{"unknown verbs", "ATTACH zeta\nDETACH\nSTATUS\nQUIT\nEXIT\n"},
+		// an unescaped # inside quotes: NUT answers nothing and drops the
+		// rest of that read
+		{"hash in quotes", "GET VAR zeta \"ups#status\"\nVER\n"},
+		{"hash in quotes after a request", "VER\nGET VAR zeta \"a#b\"\nNETVER\n"},
+		{"escaped hash in quotes", "GET VAR zeta \"ups\\#status\"\nGET UPSDESC \"z#\"\n"},
+		// the write-path device's read side
+		{"wr lists", "LIST RW wr\nLIST ENUM wr input.transfer.low\nLIST ENUM wr input.sensitivity\nLIST RANGE wr ups.delay.shutdown\nLIST ENUM wr ups.id\nLIST RANGE wr input.transfer.low\nLIST CMD wr\n"},
+		{"wr types", "GET TYPE wr ups.id\nGET TYPE wr ups.contact\nGET TYPE wr input.transfer.low\nGET TYPE wr input.sensitivity\nGET TYPE wr ups.delay.shutdown\nGET TYPE wr battery.charge.low\nGET TYPE wr ups.temperature\n"},
+		{"wr vars", "LIST VAR wr\nGET VAR wr device.model\nGET UPSDESC wr\nGET CMDDESC wr beeper.disable\nGET DESC wr ups.delay.shutdown\n"},
+		{"stale device", "LIST VAR stale\nGET TYPE stale ups.id\nLIST CMD stale\nGET UPSDESC stale\nLIST CLIENT stale\nGET NUMLOGINS stale\nLIST ENUM stale ups.id\nGET DESC stale ups.id\nGET CMDDESC stale load.off\nLIST RW stale\n"},
 		// last: FSD changes what later requests see, the same way on both
 		{"fsd", "USERNAME mon\nPASSWORD pw\nFSD alpha\nGET VAR alpha ups.status\nLIST VAR alpha\nLIST RW alpha\nFSD dead\nFSD nope\n"},
 	}
@@ -376,25 +437,139 @@ func randomBytes(n int) string {
 	return string(b) + "\n"
 }
 
+// reachableErrors are the ERR codes NUT 2.8.0's upsd can be made to send
+// here. The rest of neterr.h cannot be reached from a client: INSTCMD-FAILED
+// and the send-failure SET-FAILED need the driver socket to fail between
+// two system calls, FEATURE-NOT-SUPPORTED needs a null UPS, INVALID-USERNAME
+// and INVALID-PASSWORD are never sent, and ALREADY-SSL-MODE needs STARTTLS,
+// which Debian's NSS build of NUT only offers with an NSS certificate
+// database (gonut's side is in upsd.TestStartTLS). UNKNOWN and FAILED are
+// GET TRACKING's answers.
+var reachableErrors = []string{
+	"ACCESS-DENIED", "UNKNOWN-UPS", "VAR-NOT-SUPPORTED", "CMD-NOT-SUPPORTED",
+	"INVALID-ARGUMENT", "SET-FAILED", "READONLY", "TOO-LONG", "FEATURE-NOT-CONFIGURED",
+	"DRIVER-NOT-CONNECTED", "DATA-STALE", "ALREADY-LOGGED-IN", "ALREADY-SET-PASSWORD",
+	"ALREADY-SET-USERNAME", "USERNAME-REQUIRED", "PASSWORD-REQUIRED", "UNKNOWN-COMMAND",
+	"INVALID-VALUE", "UNKNOWN", "FAILED",
+}
+
+// TestTranscripts sends the same requests to NUT's upsd and gonut's and
+// compares every reply byte for byte: one-connection transcripts first,
+// then the multi-connection write-path scenarios, then what each upsd
+// asked of its driver. It also checks that the script is as large as
+// promised and reaches every reachable ERR code.
 func TestTranscripts(t *testing.T) {
 	s := newStack(t)
-	reqs := requests()
-	if len(reqs) < 60 {
-		t.Fatalf("only %d transcripts", len(reqs))
-	}
-	for _, r := range reqs {
+	seen := map[string]bool{}
+	total := 0
+	for _, r := range requests() {
+		total += countRequests(r.req)
 		nut := transcript(t, s.nutAddr, r.req)
 		gon := transcript(t, s.gonAddr, r.req)
+		errCodes(nut, seen)
 		if nut == "" {
 			// A request NUT does not answer at all is only right if
 			// it is one of those that should not be answered.
-			if r.name != "no newline" && r.name != "long unterminated line" {
+			if !silent[r.name] {
 				t.Errorf("%s: NUT's upsd sent nothing; the transcript is not testing anything", r.name)
 			}
+		} else if silent[r.name] {
+			t.Errorf("%s: NUT's upsd answered %q to a request expected to go unanswered", r.name, nut)
 		}
 		if normalize(nut) != normalize(gon) {
 			t.Errorf("%s: request %q\nNUT 2.8.0: %q\ngonut:     %q", r.name, abbreviate(r.req), nut, gon)
 		}
+	}
+	for _, sc := range scenarios() {
+		nut, gon := newPlayer(t, s.nutAddr), newPlayer(t, s.gonAddr)
+		for i, st := range sc.steps {
+			total += countRequests(st.req)
+			n := nut.playSettled(st)
+			g := gon.playSettled(st)
+			errCodes(n, seen)
+			if n == "" {
+				t.Errorf("%s step %d: NUT's upsd sent nothing to %q", sc.name, i, st.req)
+			}
+			if normalizeIDs(normalize(n)) != normalizeIDs(normalize(g)) {
+				t.Errorf("%s step %d (conn %d): request %q\nNUT 2.8.0: %q\ngonut:     %q", sc.name, i, st.conn, st.req, n, g)
+			}
+		}
+		nut.close()
+		gon.close()
+	}
+	// What each upsd passed to its driver, in order. Requests reach the
+	// driver asynchronously: wait until both have had their say.
+	var nutReqs, gonReqs []string
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		nutReqs, gonReqs = s.nutDrv.h.requests(), s.gonDrv.h.requests()
+		if len(nutReqs)+1 == len(gonReqs) && len(nutReqs) > 0 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	// NUT passes an INSTCMD parameter unquoted, so "a b" reaches the
+	// driver as two words and the driver drops the malformed request;
+	// gonut quotes it (docs/COMPATIBILITY.md). Everything else is equal.
+	const quotedParam = `INSTCMD "load.off" param="a b" tracking=false`
+	if slices.Contains(nutReqs, quotedParam) {
+		t.Errorf("NUT's driver received %s: NUT now quotes parameters; drop the difference from docs/COMPATIBILITY.md", quotedParam)
+	}
+	if i := slices.Index(gonReqs, quotedParam); i < 0 {
+		t.Errorf("gonut's driver did not receive %s", quotedParam)
+	} else {
+		gonReqs = slices.Delete(slices.Clone(gonReqs), i, i+1)
+	}
+	if strings.Join(nutReqs, "\n") != strings.Join(gonReqs, "\n") {
+		t.Errorf("requests passed to the driver differ:\nNUT 2.8.0:\n%s\ngonut:\n%s", strings.Join(nutReqs, "\n"), strings.Join(gonReqs, "\n"))
+	}
+	if len(nutReqs) < 20 {
+		t.Errorf("only %d requests reached the driver: %q", len(nutReqs), nutReqs)
+	}
+	var missing []string
+	for _, code := range reachableErrors {
+		if !seen[code] {
+			missing = append(missing, code)
+		}
+	}
+	if len(missing) > 0 {
+		t.Errorf("ERR codes never reached: %v (reached: %v)", missing, sortedKeys(seen))
+	}
+	if total < 150 {
+		t.Errorf("only %d scripted requests", total)
+	}
+	t.Logf("%d scripted requests, %d passed to the driver, ERR codes reached: %v", total, len(nutReqs), sortedKeys(seen))
+}
+
+// TestLogoutThenMore checks docs/COMPATIBILITY.md "LOGOUT hangs up":
+// NUT 2.8.0 takes a LOGOUT back when another request follows it in the
+// same read (the later request resets the client's idle clock, which
+// LOGOUT had zeroed), and stays connected; gonut answers what it read and
+// hangs up.
+func TestLogoutThenMore(t *testing.T) {
+	s := newStack(t)
+	for _, tt := range []struct {
+		addr      string
+		stillOpen bool
+	}{{s.nutAddr, true}, {s.gonAddr, false}} {
+		c, err := net.Dial("tcp", tt.addr)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		r := bufio.NewReader(c)
+		fmt.Fprint(c, "LOGOUT\nNETVER\n")
+		for _, want := range []string{"OK Goodbye\n", "1.3\n"} {
+			if l, err := r.ReadString('\n'); l != want {
+				t.Fatalf("%s: %q, %v; want %q", tt.addr, l, err, want)
+			}
+		}
+		fmt.Fprint(c, "PROTVER\n")
+		l, err := r.ReadString('\n')
+		if open := l == "1.3\n"; open != tt.stillOpen {
+			t.Errorf("%s: after LOGOUT and NETVER in one read, PROTVER got %q, %v; want the connection open: %v", tt.addr, l, err, tt.stillOpen)
+		}
+		c.Close()
 	}
 }
 

@@ -311,25 +311,22 @@ func logger(o options, background bool) hclog.Logger {
 	})
 }
 
-// loadConfig reads upsd.conf, ups.conf and upsd.users from NUT_CONFPATH
-// into a upsd.Config. Each file is required, as in NUT 2.8.
-func loadConfig(o options, log hclog.Logger) (upsd.Config, error) {
-	dir := nutconf.ConfPath()
+// readUpsdConf reads upsd.conf from NUT_CONFPATH into the settings that
+// binding needs (LISTEN, -4/-6, ALLOW_NOT_ALL_LISTENERS) and the rest.
+// NUT reads it as root, before binding; the other files are read later,
+// as the -u user.
+func readUpsdConf(o options, log hclog.Logger) (*conf.UpsdConf, upsd.Config, error) {
 	cfg := upsd.Config{Family: o.family, Logger: log}
-
-	uc, err := conf.LoadUpsdConf(filepath.Join(dir, "upsd.conf"))
+	uc, err := conf.LoadUpsdConf(filepath.Join(nutconf.ConfPath(), "upsd.conf"))
 	if err != nil {
-		return cfg, err
+		return nil, cfg, err
 	}
 	for _, w := range uc.Warnings {
 		log.Warn(w)
 	}
 	warnWorldReadable(uc.File, log)
-	cfg.MaxAge = time.Duration(uc.MaxAge) * time.Second
-	cfg.MaxConn = uc.MaxConn
-	cfg.TrackingDelay = time.Duration(uc.TrackingDelay) * time.Second
-	cfg.AllowNotAllListeners = uc.AllowNotAllListeners || envBool("ALLOW_NOT_ALL_LISTENERS", false)
-	cfg.CertFile = uc.CertFile
+	// The environment takes precedence over upsd.conf, as in NUT.
+	cfg.AllowNotAllListeners = envBool("ALLOW_NOT_ALL_LISTENERS", uc.AllowNotAllListeners)
 	for _, l := range uc.Listen {
 		cfg.Listen = append(cfg.Listen, upsd.Listen{Addr: l.Addr, Port: l.Port})
 	}
@@ -337,6 +334,20 @@ func loadConfig(o options, log hclog.Logger) (upsd.Config, error) {
 	if uc.StatePath != "" {
 		cfg.StatePath = uc.StatePath
 	}
+	return uc, cfg, nil
+}
+
+// loadConfig completes cfg from upsd.conf's other settings, ups.conf,
+// upsd.users and the TLS files. Each file is required, as in NUT 2.8.
+func loadConfig(uc *conf.UpsdConf, cfg upsd.Config, log hclog.Logger) (upsd.Config, error) {
+	dir := nutconf.ConfPath()
+	if lim := openFileLimit(); uc.MaxConn > lim {
+		// NUT refuses to start here too: past the limit, accept fails.
+		return cfg, fmt.Errorf("%s: MAXCONN %d is more than the %d files this process may open; raise the limit (ulimit -n, LimitNOFILE= in the service unit) or lower MAXCONN", uc.File, uc.MaxConn, lim)
+	}
+	cfg.MaxAge = time.Duration(uc.MaxAge) * time.Second
+	cfg.MaxConn = uc.MaxConn
+	cfg.TrackingDelay = time.Duration(uc.TrackingDelay) * time.Second
 
 	ups, err := nutconf.LoadUPSConf(filepath.Join(dir, "ups.conf"))
 	if err != nil {
@@ -345,14 +356,17 @@ func loadConfig(o options, log hclog.Logger) (upsd.Config, error) {
 	for _, w := range ups.Warnings {
 		log.Warn(w)
 	}
+	cfg.Devices = nil
 	for _, s := range ups.Sections {
 		cfg.Devices = append(cfg.Devices, upsd.Device{Name: s.Name, Driver: s.Driver, Desc: s.Desc})
 	}
 	if len(cfg.Devices) == 0 {
-		if !(uc.AllowNoDevice || envBool("ALLOW_NO_DEVICE", false)) {
-			return cfg, fmt.Errorf("%s: at least one UPS must be defined (or set ALLOW_NO_DEVICE in upsd.conf)", ups.File)
+		if !envBool("ALLOW_NO_DEVICE", uc.AllowNoDevice) {
+			return cfg, fmt.Errorf("%s: at least one UPS must be defined in ups.conf (or set ALLOW_NO_DEVICE in upsd.conf)", ups.File)
 		}
-		log.Warn("no UPS is defined in ups.conf; serving none until it is configured and upsd reloaded", "file", ups.File)
+		log.Warn("Normally at least one UPS must be defined in ups.conf, currently there are none (please configure the file and reload the service)", "file", ups.File)
+	} else {
+		log.Info(fmt.Sprintf("Found %d UPS defined in ups.conf", len(cfg.Devices)))
 	}
 
 	users, err := conf.LoadUpsdUsers(filepath.Join(dir, "upsd.users"))
@@ -364,10 +378,44 @@ func loadConfig(o options, log hclog.Logger) (upsd.Config, error) {
 	}
 	warnWorldReadable(users.File, log)
 	cfg.Users = users
+
+	req, err := upsd.ParseCertRequest(uc.CertRequest)
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", uc.File, err)
+	}
+	if uc.CertFile != "" {
+		warnWorldReadable(uc.CertFile, log)
+	}
+	tlsCfg, warnings, err := upsd.LoadTLS(upsd.TLSSettings{
+		CertFile:       uc.CertFile,
+		CertPath:       uc.CertPath,
+		CertIdentName:  uc.CertIdentName,
+		CertIdentPass:  uc.CertIdentPass,
+		CertRequest:    req,
+		DisableWeakSSL: uc.DisableWeakSSL,
+	})
+	if err != nil {
+		return cfg, fmt.Errorf("%s: %w", uc.File, err)
+	}
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	cfg.TLS = tlsCfg
 	return cfg, nil
 }
 
-// envBool reads NUT's ALLOW_* environment overrides (true/yes/on/1).
+// openFileLimit is RLIMIT_NOFILE's soft limit (NUT's sysconf(_SC_OPEN_MAX));
+// Go has raised it to the hard limit at start-up.
+func openFileLimit() int {
+	var lim syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil || lim.Cur > 1<<31-1 {
+		return 1<<31 - 1
+	}
+	return int(lim.Cur)
+}
+
+// envBool reads NUT's ALLOW_* environment overrides (true/yes/on/1,
+// false/no/off/0, matched on the value's start as NUT does).
 func envBool(name string, def bool) bool {
 	v := strings.ToLower(os.Getenv(name))
 	switch {
@@ -381,9 +429,11 @@ func envBool(name string, def bool) bool {
 	return def
 }
 
+// warnWorldReadable logs NUT's check_perms warning, in NUT 2.8.0's words,
+// for a file or directory others may read (or a directory they may enter).
 func warnWorldReadable(fn string, log hclog.Logger) {
 	if fi, err := os.Stat(fn); err == nil && fi.Mode().Perm()&0o005 != 0 {
-		log.Warn("file is world readable (hope there are no passwords in it)", "file", fn)
+		log.Warn(fmt.Sprintf("%s is world readable", fn))
 	}
 }
 
@@ -400,7 +450,16 @@ func serve(o options, stderr io.Writer, background bool) int {
 		}
 		return 1
 	}
+	// Look the user up before the chroot, as NUT does: the user database
+	// may not be inside it.
+	runAs, err := lookupUser(o.user)
+	if err != nil && os.Geteuid() == 0 {
+		return fail(err)
+	}
 	if o.chroot != "" {
+		// Zone information is loaded on first use; inside the jail it
+		// may be missing, and log times would turn to UTC.
+		_ = time.Now().Local()
 		if err := syscall.Chroot(o.chroot); err != nil {
 			return fail(fmt.Errorf("chroot %s: %w", o.chroot, err))
 		}
@@ -408,26 +467,40 @@ func serve(o options, stderr io.Writer, background bool) int {
 			return fail(fmt.Errorf("chdir / in chroot %s: %w", o.chroot, err))
 		}
 	}
-	// Look the user up before anything else, as NUT does (getpwnam may not
-	// work later).
-	runAs, err := lookupUser(o.user)
-	if err != nil && os.Geteuid() == 0 {
-		return fail(err)
-	}
-	cfg, err := loadConfig(o, log)
+	uc, base, err := readUpsdConf(o, log)
 	if err != nil {
 		return fail(err)
 	}
-	srv, err := upsd.Start(cfg)
+	// Bind as root (ports below 1024), then become the -u user, who reads
+	// everything else, as NUT does: ups.conf, upsd.users and CERTFILE must
+	// be readable by that user, and stay so for a reload.
+	lns, err := upsd.Bind(base)
 	if err != nil {
 		return fail(err)
+	}
+	closeAll := func() {
+		for _, ln := range lns {
+			ln.Close()
+		}
 	}
 	if err := dropPrivileges(runAs); err != nil {
-		_ = srv.Shutdown(context.Background())
+		closeAll()
 		return fail(err)
 	}
-	if err := os.Chdir(cfg.StatePath); err != nil {
-		log.Warn("cannot chdir to the state path", "path", cfg.StatePath, "error", err)
+	if err := os.Chdir(base.StatePath); err != nil {
+		log.Warn("cannot chdir to the state path", "path", base.StatePath, "error", err)
+	}
+	warnWorldReadable(base.StatePath, log)
+	cfg, err := loadConfig(uc, base, log)
+	if err != nil {
+		closeAll()
+		return fail(err)
+	}
+	cfg.Listeners = lns
+	srv, err := upsd.Start(cfg)
+	if err != nil {
+		closeAll()
+		return fail(err)
 	}
 	pidfn := ""
 	if o.foreground != 1 {
@@ -449,7 +522,11 @@ func serve(o options, stderr io.Writer, background bool) int {
 	for sig := range sigs {
 		if sig == syscall.SIGHUP {
 			log.Info("SIGHUP: reloading configuration")
-			nc, err := loadConfig(o, log)
+			uc, base, err := readUpsdConf(o, log)
+			var nc upsd.Config
+			if err == nil {
+				nc, err = loadConfig(uc, base, log)
+			}
 			if err != nil {
 				log.Error("reload failed; keeping the current configuration", "error", err)
 				continue

@@ -1,0 +1,376 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"slices"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// result is one phase's measurement.
+type result struct {
+	ops      int
+	errors   int
+	elapsed  time.Duration
+	lat      []time.Duration // sorted
+	peakRSS  int             // KiB, sampled during the phase
+	cpu      time.Duration   // the server's CPU time during the measured window
+	firstErr error
+}
+
+func (r result) rate() float64 {
+	if r.elapsed <= 0 {
+		return 0
+	}
+	return float64(r.ops) / r.elapsed.Seconds()
+}
+
+// pct returns the p-th percentile latency (0 < p <= 100).
+func (r result) pct(p float64) time.Duration {
+	if len(r.lat) == 0 {
+		return 0
+	}
+	i := int(float64(len(r.lat))*p/100+0.5) - 1
+	return r.lat[min(max(i, 0), len(r.lat)-1)]
+}
+
+// cpuPerOp is the server's CPU time per operation.
+func (r result) cpuPerOp() time.Duration {
+	if r.ops == 0 {
+		return 0
+	}
+	return r.cpu / time.Duration(r.ops)
+}
+
+// Phases of a run, read by the workers.
+const (
+	phaseWarmup int32 = iota
+	phaseMeasure
+	phaseStop
+)
+
+// exchange sends one request and reads its whole reply.
+type exchange func(c net.Conn, r *bufio.Reader) error
+
+// getVar is GET VAR <ups> <name>: one line back.
+func getVar(name string) exchange {
+	req := []byte(fmt.Sprintf("GET VAR %s %s\n", upsName, name))
+	prefix := fmt.Sprintf("VAR %s %s \"", upsName, name)
+	return func(c net.Conn, r *bufio.Reader) error {
+		if _, err := c.Write(req); err != nil {
+			return err
+		}
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(l, prefix) {
+			return fmt.Errorf("GET VAR answered %q", l)
+		}
+		return nil
+	}
+}
+
+// listVar is LIST VAR <ups>: BEGIN, one line per variable, END.
+func listVar(want int) exchange {
+	req := []byte("LIST VAR " + upsName + "\n")
+	begin, end := "BEGIN LIST VAR "+upsName+"\n", "END LIST VAR "+upsName+"\n"
+	return func(c net.Conn, r *bufio.Reader) error {
+		if _, err := c.Write(req); err != nil {
+			return err
+		}
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if l != begin {
+			return fmt.Errorf("LIST VAR answered %q", l)
+		}
+		n := 0
+		for {
+			l, err := r.ReadString('\n')
+			if err != nil {
+				return err
+			}
+			if l == end {
+				break
+			}
+			n++
+		}
+		if n != want {
+			return fmt.Errorf("LIST VAR gave %d variables, want %d", n, want)
+		}
+		return nil
+	}
+}
+
+// dialAll opens n connections, a few at a time: NUT's upsd listens with a
+// backlog of 16, and a burst past it costs SYN retransmissions (a second
+// each) that would be measured as the server's latency.
+func dialAll(ctx context.Context, addr string, n int) ([]net.Conn, error) {
+	conns := make([]net.Conn, n)
+	sem := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var firstErr error
+	for i := range conns {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			var d net.Dialer
+			dctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			defer cancel()
+			c, err := d.DialContext(dctx, "tcp", addr)
+			if err != nil {
+				mu.Lock()
+				if firstErr == nil {
+					firstErr = err
+				}
+				mu.Unlock()
+				return
+			}
+			conns[i] = c
+		}()
+	}
+	wg.Wait()
+	if firstErr != nil {
+		closeAll(conns)
+		return nil, fmt.Errorf("connecting %d clients to %s: %w", n, addr, firstErr)
+	}
+	return conns, nil
+}
+
+func closeAll(conns []net.Conn) {
+	for _, c := range conns {
+		if c != nil {
+			c.Close()
+		}
+	}
+}
+
+// sampleRSS records the server's peak resident size until stop is closed.
+func sampleRSS(s *server, stop <-chan struct{}, peak *atomic.Int64) {
+	t := time.NewTicker(50 * time.Millisecond)
+	defer t.Stop()
+	for {
+		if v := int64(s.rssKiB()); v > peak.Load() {
+			peak.Store(v)
+		}
+		select {
+		case <-stop:
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// closedLoop runs n connections, each sending its next request as soon as
+// the previous reply is in (as monitoring clients do), for warmup, then
+// measures for dur.
+func closedLoop(ctx context.Context, s *server, n int, ex exchange, warmup, dur time.Duration) (result, error) {
+	conns, err := dialAll(ctx, s.addr, n)
+	if err != nil {
+		return result{}, err
+	}
+	defer closeAll(conns)
+	var (
+		phase   atomic.Int32
+		peak    atomic.Int64
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		res     result
+		stopRSS = make(chan struct{})
+	)
+	go sampleRSS(s, stopRSS, &peak)
+	for _, c := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r := bufio.NewReaderSize(c, 64<<10)
+			lat := make([]time.Duration, 0, 4096)
+			var errs int
+			var first error
+			for {
+				p := phase.Load()
+				if p == phaseStop {
+					break
+				}
+				t0 := time.Now()
+				err := ex(c, r)
+				d := time.Since(t0)
+				if err != nil {
+					if phase.Load() != phaseStop {
+						errs++
+						if first == nil {
+							first = err
+						}
+					}
+					break
+				}
+				if p == phaseMeasure && phase.Load() == phaseMeasure {
+					lat = append(lat, d)
+				}
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.errors += errs
+			if res.firstErr == nil {
+				res.firstErr = first
+			}
+			mu.Unlock()
+		}()
+	}
+	if !sleepCtx(ctx, warmup) {
+		phase.Store(phaseStop)
+	}
+	cpu0 := s.cpuTime()
+	t0 := time.Now()
+	phase.CompareAndSwap(phaseWarmup, phaseMeasure)
+	sleepCtx(ctx, dur)
+	phase.Store(phaseStop)
+	res.elapsed = time.Since(t0)
+	res.cpu = s.cpuTime() - cpu0
+	// Workers blocked on a reply finish it; closing unblocks any stuck.
+	done := make(chan struct{})
+	go func() { wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		closeAll(conns)
+		<-done
+	}
+	close(stopRSS)
+	res.peakRSS = int(peak.Load())
+	res.ops = len(res.lat)
+	slices.Sort(res.lat)
+	return res, ctx.Err()
+}
+
+// churn runs w clients that each connect, ask one GET VAR, say LOGOUT
+// (as NUT's upsclient does when it disconnects) and hang up, over and
+// over; a latency is one whole visit.
+func churn(ctx context.Context, s *server, w int, warmup, dur time.Duration) (result, error) {
+	var (
+		phase   atomic.Int32
+		peak    atomic.Int64
+		wg      sync.WaitGroup
+		mu      sync.Mutex
+		res     result
+		stopRSS = make(chan struct{})
+	)
+	go sampleRSS(s, stopRSS, &peak)
+	req := []byte(fmt.Sprintf("GET VAR %s ups.status\nLOGOUT\n", upsName))
+	visit := func() error {
+		c, err := net.DialTimeout("tcp", s.addr, 30*time.Second)
+		if err != nil {
+			return err
+		}
+		defer c.Close()
+		_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+		if _, err := c.Write(req); err != nil {
+			return err
+		}
+		r := bufio.NewReader(c)
+		l, err := r.ReadString('\n')
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(l, "VAR ") {
+			return fmt.Errorf("GET VAR answered %q", l)
+		}
+		if l, err = r.ReadString('\n'); err != nil || l != "OK Goodbye\n" {
+			return fmt.Errorf("LOGOUT answered %q (%v)", l, err)
+		}
+		return nil
+	}
+	for i := 0; i < w; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			var lat []time.Duration
+			var errs int
+			var first error
+			for {
+				p := phase.Load()
+				if p == phaseStop {
+					break
+				}
+				t0 := time.Now()
+				err := visit()
+				d := time.Since(t0)
+				if err != nil && !errors.Is(err, io.EOF) {
+					errs++
+					if first == nil {
+						first = err
+					}
+					continue
+				}
+				if p == phaseMeasure && phase.Load() == phaseMeasure {
+					lat = append(lat, d)
+				}
+			}
+			mu.Lock()
+			res.lat = append(res.lat, lat...)
+			res.errors += errs
+			if res.firstErr == nil {
+				res.firstErr = first
+			}
+			mu.Unlock()
+		}()
+	}
+	if !sleepCtx(ctx, warmup) {
+		phase.Store(phaseStop)
+	}
+	cpu0 := s.cpuTime()
+	t0 := time.Now()
+	phase.CompareAndSwap(phaseWarmup, phaseMeasure)
+	sleepCtx(ctx, dur)
+	phase.Store(phaseStop)
+	res.elapsed = time.Since(t0)
+	res.cpu = s.cpuTime() - cpu0
+	wg.Wait()
+	close(stopRSS)
+	res.peakRSS = int(peak.Load())
+	res.ops = len(res.lat)
+	slices.Sort(res.lat)
+	return res, ctx.Err()
+}
+
+// idleConns holds n idle connections for a moment and returns the
+// server's resident size with them open.
+func idleConns(ctx context.Context, s *server, n int) (int, error) {
+	conns, err := dialAll(ctx, s.addr, n)
+	if err != nil {
+		return 0, err
+	}
+	defer closeAll(conns)
+	// Every connection answered once, so the server has seen them all.
+	for _, c := range conns {
+		if err := getVar("ups.status")(c, bufio.NewReader(c)); err != nil {
+			return 0, err
+		}
+	}
+	sleepCtx(ctx, 500*time.Millisecond)
+	return s.rssKiB(), ctx.Err()
+}
+
+// sleepCtx sleeps for d or until ctx is done; false means ctx is done.
+func sleepCtx(ctx context.Context, d time.Duration) bool {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
+}
