@@ -636,3 +636,36 @@ func FuzzRequest(f *testing.F) {
 }
 
 func nopLogger() hclog.Logger { return hclog.NewNullLogger() }
+
+// TestWrongPasswordLooksLikeUnknownUser: whatever a client asks, a known
+// user with a wrong password and an unknown user get the same replies
+// (the comparison itself is constant-time; see conn.user).
+func TestWrongPasswordLooksLikeUnknownUser(t *testing.T) {
+	f := newFixture(t, nil)
+	script := "LOGIN main\nPRIMARY main\nMASTER main\nFSD main\nSET VAR main ups.id x\nSET VAR main nope x\nINSTCMD main load.off\nINSTCMD main nope\nGET NUMLOGINS main\nLOGOUT\n"
+	var replies []string
+	for _, creds := range []string{"USERNAME admin\nPASSWORD wrong\n", "USERNAME nobody\nPASSWORD secret\n", "USERNAME admin\nPASSWORD secre\n", "USERNAME admin\nPASSWORD secrett\n"} {
+		c, err := net.Dial("tcp", f.srv.Addrs()[0].String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		_ = c.SetDeadline(time.Now().Add(10 * time.Second))
+		if _, err := io.WriteString(c, creds+script); err != nil {
+			t.Fatal(err)
+		}
+		out, err := io.ReadAll(c)
+		c.Close()
+		if err != nil {
+			t.Fatal(err)
+		}
+		replies = append(replies, string(out))
+	}
+	for i := 1; i < len(replies); i++ {
+		if replies[i] != replies[0] {
+			t.Errorf("credentials %d answered differently:\n%q\n%q", i, replies[0], replies[i])
+		}
+	}
+	if !strings.Contains(replies[0], "ERR ACCESS-DENIED") {
+		t.Errorf("no refusal in %q", replies[0])
+	}
+}

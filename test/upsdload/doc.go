@@ -6,5 +6,5 @@
 // well-behaved client next to them is served throughout.
 //
 // The tests assert outcomes and orderings, never latencies; throughput and
-// latency figures come from tools/upsd-load (docs/PERFORMANCE-upsd.md).
+// latency figures come from tools/upsd-load (docs/PERFORMANCE.md ("upsd under load")).
 package upsdload

@@ -11,7 +11,7 @@
 // phase is measured -rounds times on each server, alternating which goes
 // first, and the round with the median throughput is reported, which
 // tames a machine that is not quite quiet. It is a benchmark, not a test. See
-// docs/PERFORMANCE-upsd.md for figures and the command that produced them.
+// docs/PERFORMANCE.md ("upsd under load") for figures and the command that produced them.
 package main
 
 import (
