@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/gonut/gonut/sdk/plugin"
+	"github.com/gonut/gonut/sdk/version"
 )
 
 // Option is one key of a ups.conf section, in file order.
@@ -197,4 +198,4 @@ func applyCommon(d *Device, info Info, o *Options, poll time.Duration) {
 }
 
 // Version is the SDK version, published as driver.version.
-const Version = "2.8.0-gonut0.1"
+const Version = version.Version

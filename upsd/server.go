@@ -14,9 +14,9 @@ import (
 	"time"
 
 	"github.com/gonut/gonut/internal/conf"
-	"github.com/gonut/gonut/sdk"
 	"github.com/gonut/gonut/sdk/nutconf"
 	"github.com/gonut/gonut/sdk/sockproto"
+	"github.com/gonut/gonut/sdk/version"
 	"github.com/hashicorp/go-hclog"
 )
 
@@ -107,7 +107,7 @@ func (c *Config) setDefaults() {
 }
 
 // Version is the version upsd reports in VER and server.version.
-var Version = sdk.Version
+var Version = version.Version
 
 // Server is a running upsd. Create it with Start.
 type Server struct {
