@@ -356,3 +356,39 @@ func (d *fakeDriver) SetVar(name, value, id string) {
 		d.srv.Tracking(id, status)
 	}
 }
+
+// ReceivedAtLeast is Received after waiting, up to 3 s, until at least n
+// requests have arrived. A tool without -w returns as soon as upsd says OK,
+// and upsd hands the request to the driver afterwards, so reading at once
+// could miss it and count it for the next run.
+func (d *fakeDriver) ReceivedAtLeast(n int) []string {
+	deadline := time.Now().Add(3 * time.Second)
+	for {
+		d.mu.Lock()
+		got := len(d.received)
+		d.mu.Unlock()
+		if got >= n || time.Now().After(deadline) {
+			return d.Received()
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// ReceivedSettled is Received once no new request has arrived for 150 ms
+// (3 s at most), for runs whose number of requests is not known ahead.
+func (d *fakeDriver) ReceivedSettled() []string {
+	deadline := time.Now().Add(3 * time.Second)
+	last, since := -1, time.Now()
+	for time.Now().Before(deadline) {
+		d.mu.Lock()
+		n := len(d.received)
+		d.mu.Unlock()
+		if n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) >= 150*time.Millisecond {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return d.Received()
+}
