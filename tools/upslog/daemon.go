@@ -4,13 +4,13 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"os/exec"
 	"os/user"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"syscall"
 
+	"github.com/gonut/gonut/internal/daemon"
 	"github.com/gonut/gonut/sdk/nutconf"
 )
 
@@ -18,61 +18,23 @@ import (
 // reports readiness on. NUT forks; Go starts itself again instead.
 const envReadyFD = "GONUT_UPSLOG_READY_FD"
 
-// daemonize starts upslog again in the background, in a session of its
-// own, and returns 0 once the child logs (its pid file written) or 1 when
-// it failed, its errors having gone to our stderr.
+// daemonize starts upslog again in the background and returns 0 once the
+// child logs (its pid file written) or 1 when it failed, its errors having
+// gone to our stderr.
 func daemonize(stderr io.Writer) int {
-	exe, err := os.Executable()
-	if err != nil {
-		fmt.Fprintf(stderr, "Unable to enter background: cannot find own executable: %v\n", err)
-		return 1
-	}
-	r, w, err := os.Pipe()
+	ok, err := daemon.Start(envReadyFD, stderr)
 	if err != nil {
 		fmt.Fprintf(stderr, "Unable to enter background: %v\n", err)
 		return 1
 	}
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Args[0] = os.Args[0]
-	cmd.Env = append(os.Environ(), envReadyFD+"=3")
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.Stderr = stderr // until the child is ready
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
-		w.Close()
-		r.Close()
-		fmt.Fprintf(stderr, "Unable to enter background: %v\n", err)
-		return 1
-	}
-	w.Close()
-	buf := make([]byte, 1)
-	n, _ := r.Read(buf)
-	r.Close()
-	if n == 1 {
-		_ = cmd.Process.Release()
+	if ok {
 		return 0
 	}
-	_ = cmd.Wait()
 	return 1
 }
 
-// ready tells the waiting parent that the child runs, and lets go of the
-// terminal: stdin, stdout and stderr become /dev/null, as after NUT's
-// background().
-func ready() {
-	if fd, err := strconv.Atoi(os.Getenv(envReadyFD)); err == nil {
-		f := os.NewFile(uintptr(fd), "ready")
-		_, _ = f.Write([]byte{'\n'})
-		f.Close()
-	}
-	os.Unsetenv(envReadyFD)
-	if null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-		for _, fd := range []int{0, 1, 2} {
-			_ = syscall.Dup3(int(null.Fd()), fd, 0)
-		}
-		null.Close()
-	}
-}
+// ready tells the waiting parent that the child runs.
+func ready() { daemon.Ready(envReadyFD) }
 
 // pidPath is where the pid file for -p base goes: base itself when it is
 // an absolute path, as in NUT; else base.pid in $NUT_PIDPATH (NUT's own

@@ -10,7 +10,6 @@ import (
 	"io"
 	"log/syslog"
 	"os"
-	"os/exec"
 	"os/signal"
 	"os/user"
 	"path/filepath"
@@ -20,6 +19,7 @@ import (
 	"time"
 
 	"github.com/gonut/gonut/internal/conf"
+	"github.com/gonut/gonut/internal/daemon"
 	"github.com/gonut/gonut/sdk/nutconf"
 	"github.com/gonut/gonut/upsd"
 	"github.com/hashicorp/go-hclog"
@@ -251,34 +251,14 @@ func runningPid(fn string) (int, bool) {
 // its errors shown on our stderr), as NUT's upsd returns only once it
 // listens.
 func daemonize(stderr io.Writer) int {
-	exe, err := os.Executable()
+	ok, err := daemon.Start(envReadyFD, stderr)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: cannot find own executable to go to the background: %v\n", progname, err)
-		return 1
-	}
-	r, w, err := os.Pipe()
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\n", progname, err)
-		return 1
-	}
-	cmd := exec.Command(exe, os.Args[1:]...)
-	cmd.Env = append(os.Environ(), envReadyFD+"=3")
-	cmd.ExtraFiles = []*os.File{w}
-	cmd.Stderr = stderr // until the child says it is ready
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setsid: true}
-	if err := cmd.Start(); err != nil {
 		fmt.Fprintf(stderr, "%s: cannot go to the background: %v\n", progname, err)
 		return 1
 	}
-	w.Close()
-	buf := make([]byte, 1)
-	n, _ := r.Read(buf)
-	r.Close()
-	if n == 1 {
-		_ = cmd.Process.Release()
+	if ok {
 		return 0
 	}
-	_ = cmd.Wait()
 	return 1
 }
 
@@ -550,20 +530,7 @@ func serve(o options, stderr io.Writer, background bool) int {
 
 // ready tells the waiting parent that the background child serves, and
 // lets go of the terminal.
-func ready() {
-	if fd, err := strconv.Atoi(os.Getenv(envReadyFD)); err == nil {
-		f := os.NewFile(uintptr(fd), "ready")
-		_, _ = f.Write([]byte{'\n'})
-		f.Close()
-	}
-	os.Unsetenv(envReadyFD)
-	if null, err := os.OpenFile(os.DevNull, os.O_RDWR, 0); err == nil {
-		for _, fd := range []int{0, 1, 2} {
-			_ = syscall.Dup3(int(null.Fd()), fd, 0)
-		}
-		null.Close()
-	}
-}
+func ready() { daemon.Ready(envReadyFD) }
 
 // writePid writes "<pid>\n" with mode 0644, as NUT's writepid.
 func writePid(fn string) error {
