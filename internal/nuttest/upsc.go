@@ -28,13 +28,21 @@ func UpscOutput(tb testing.TB, args ...string) string {
 	return out
 }
 
-// DropVersionLines removes the driver.version, driver.version.internal
-// (and any other driver.version*) lines of upsc output: they name the
-// implementation, so they are the one place NUT and gonut may differ.
+// ImplementationSpecific reports whether a variable is one of the few
+// that may differ between NUT 2.8.0 and gonut: driver.version* names the
+// implementation, and driver.state (published by gonut's host, as NUT
+// 2.8.1 and later do) does not exist in NUT 2.8.0.
+func ImplementationSpecific(name string) bool {
+	return strings.HasPrefix(name, "driver.version") || name == "driver.state"
+}
+
+// DropVersionLines removes the lines of upsc output (or of any
+// "name: value" listing) whose variable is ImplementationSpecific.
 func DropVersionLines(s string) string {
 	var keep []string
 	for _, l := range strings.SplitAfter(s, "\n") {
-		if !strings.HasPrefix(l, "driver.version") {
+		name, _, _ := strings.Cut(l, ":")
+		if !ImplementationSpecific(strings.TrimSpace(name)) {
 			keep = append(keep, l)
 		}
 	}

@@ -220,11 +220,12 @@ func runClient(prog string, args ...string) (output, error) {
 }
 
 // comparable drops what is allowed to differ: the driver.version and
-// driver.version.internal lines (gonut's versions are its own).
+// driver.version.internal lines (gonut's versions are its own) and
+// driver.state (which NUT 2.8.0 does not have).
 func comparable(s string) string {
 	var b strings.Builder
 	for _, l := range strings.SplitAfter(s, "\n") {
-		if strings.HasPrefix(l, "driver.version: ") || strings.HasPrefix(l, "driver.version.internal: ") {
+		if strings.HasPrefix(l, "driver.version: ") || strings.HasPrefix(l, "driver.version.internal: ") || strings.HasPrefix(l, "driver.state: ") {
 			continue
 		}
 		b.WriteString(l)

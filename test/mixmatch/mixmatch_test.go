@@ -171,12 +171,12 @@ func outputs(t *testing.T, s *nuttest.Server, vars map[string][]string) map[stri
 
 // pickVars chooses, from a device's upsc listing, the variables to ask for
 // one by one: the first three, the last two and ups.status, leaving out
-// driver.version* (which names the implementation).
+// the implementation-specific driver.version* and driver.state.
 func pickVars(listing string) []string {
 	var names []string
 	for _, l := range strings.Split(strings.TrimSpace(listing), "\n") {
 		name, _, ok := strings.Cut(l, ": ")
-		if ok && !strings.HasPrefix(name, "driver.version") {
+		if ok && !nuttest.ImplementationSpecific(name) {
 			names = append(names, name)
 		}
 	}

@@ -7,7 +7,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strings"
 	"testing"
 
 	"github.com/gonut/gonut/internal/nuttest"
@@ -37,7 +36,7 @@ func runPyNUT(t *testing.T, s *stack) map[string]any {
 	}
 	if vars, ok := rec["GetUPSVars ups"].(map[string]any); ok {
 		for k := range vars {
-			if strings.HasPrefix(k, "driver.version") {
+			if nuttest.ImplementationSpecific(k) {
 				delete(vars, k)
 			}
 		}
