@@ -6,8 +6,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Real NUT 2.8.0 is the reference the differential tests compare against;
-# protoc checks that the committed protobuf code is fresh.
-pkgs=(nut-server nut-client nut-snmp python3-nut socat protobuf-compiler libusb-1.0-0-dev pkg-config)
+# protoc checks that the committed protobuf code is fresh; certutil
+# (libnss3-tools) builds the NSS database NUT's NSS-built upsmon verifies
+# certificates with.
+pkgs=(nut-server nut-client nut-snmp python3-nut socat protobuf-compiler libusb-1.0-0-dev pkg-config libnss3-tools)
 missing=()
 for p in "${pkgs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
