@@ -33,6 +33,15 @@ type Config struct {
 	HangGrace      time.Duration // added to three poll intervals [2s]
 	CommandTimeout time.Duration // INSTCMD/SET forwarding [10s]
 	StopTimeout    time.Duration // a stopping driver's Close, before SIGKILL [5s]
+	CrashLoop      int           // this many failed runs in a row: state failed [5]
+	Cooldown       time.Duration // a failed instance is retried after this [60s]
+	ShutdownWait   time.Duration // how long one driver's shutdown may take [maxstartdelay]
+
+	// User is passed to NUT drivers as -u (NUT's drivers drop root for
+	// their compiled-in user otherwise).
+	User string
+	// Idle starts nothing until told to; sections then count as held.
+	Idle bool
 }
 
 // Host supervises every driver instance of one ups.conf.
@@ -41,8 +50,16 @@ type Host struct {
 	conf *nutconf.UPSConf
 	log  hclog.Logger
 
+	exes exeCache
+	// resyncMu makes resyncs (file watcher, SIGHUP, control API) run one
+	// at a time: each sees the instances the previous one left.
+	resyncMu sync.Mutex
+
 	mu        sync.Mutex
 	instances map[string]*Instance
+	// held are sections stopped on purpose (upsdrvctl stop <ups>, -idle):
+	// a resync leaves them stopped until they are started again.
+	held map[string]bool
 }
 
 // New reads ups.conf and prepares the host; it starts nothing.
@@ -77,7 +94,17 @@ func New(cfg Config) (*Host, error) {
 	setDur(&cfg.HangGrace, 2*time.Second)
 	setDur(&cfg.CommandTimeout, 10*time.Second)
 	setDur(&cfg.StopTimeout, 5*time.Second)
-	return &Host{cfg: cfg, conf: conf, log: cfg.Logger, instances: map[string]*Instance{}}, nil
+	setDur(&cfg.Cooldown, defaultCooldown)
+	if cfg.CrashLoop <= 0 {
+		cfg.CrashLoop = defaultCrashLoop
+	}
+	h := &Host{cfg: cfg, conf: conf, log: cfg.Logger, instances: map[string]*Instance{}, held: map[string]bool{}}
+	if cfg.Idle {
+		for _, s := range conf.Sections {
+			h.held[s.Name] = true
+		}
+	}
+	return h, nil
 }
 
 func setDur(d *time.Duration, def time.Duration) {
@@ -86,14 +113,23 @@ func setDur(d *time.Duration, def time.Duration) {
 	}
 }
 
-// Conf is the ups.conf the host read.
-func (h *Host) Conf() *nutconf.UPSConf { return h.conf }
+// Conf is the ups.conf the host read last.
+func (h *Host) Conf() *nutconf.UPSConf {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.conf
+}
+
+// Config is the host's configuration after defaults.
+func (h *Host) Config() Config { return h.cfg }
 
 // StatePath is where the host puts sockets.
 func (h *Host) StatePath() string { return h.cfg.StatePath }
 
 // sections resolves names (all sections when empty) in ups.conf order.
 func (h *Host) sections(names []string) ([]*nutconf.UPSSection, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	if len(names) == 0 {
 		return h.conf.Sections, nil
 	}
@@ -134,10 +170,10 @@ func (h *Host) Start(ctx context.Context, names ...string) error {
 			select {
 			case err := <-in.started:
 				if err != nil {
-					errs[i] = fmt.Errorf("UPS %s (driver %s): %w", in.sec.Name, in.sec.Driver, err)
+					errs[i] = fmt.Errorf("UPS %s (driver %s): %w", in.name, in.driver, err)
 				}
 			case <-ctx.Done():
-				errs[i] = fmt.Errorf("UPS %s: %w", in.sec.Name, ctx.Err())
+				errs[i] = fmt.Errorf("UPS %s: %w", in.name, ctx.Err())
 			}
 		}(i, in)
 	}
@@ -148,6 +184,7 @@ func (h *Host) Start(ctx context.Context, names ...string) error {
 func (h *Host) startInstance(s *nutconf.UPSSection) (*Instance, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
+	delete(h.held, s.Name)
 	if _, ok := h.instances[s.Name]; ok {
 		return nil, nil
 	}
@@ -167,19 +204,27 @@ func (h *Host) startInstance(s *nutconf.UPSSection) (*Instance, error) {
 		}
 		return nil, fmt.Errorf("%s:%d: UPS %s: %w", s.File, line, s.Name, err)
 	}
+	info, err := h.inspect(path)
+	if err != nil {
+		return nil, fmt.Errorf("%s:%d: UPS %s: %w", s.File, s.Line, s.Name, err)
+	}
 	log := h.log.ResetNamed(fmt.Sprintf("host.%s.%s", s.Name, s.Driver))
-	in := &Instance{h: h, sec: s, path: path, log: log, started: make(chan error, 1), done: make(chan struct{}), state: StateStarting}
+	in := &Instance{h: h, name: s.Name, driver: s.Driver, sec: s, path: path, log: log, started: make(chan error, 1), done: make(chan struct{}),
+		state: StateStarting, since: time.Now(), kind: info.kind}
 	if err := os.MkdirAll(h.cfg.StatePath, 0o770); err != nil {
 		return nil, fmt.Errorf("statepath %s: %w", h.cfg.StatePath, err)
 	}
-	sock, err := sockproto.Listen(SocketPath(h.cfg.StatePath, s.Driver, s.Name), in, log)
-	if err != nil {
-		return nil, fmt.Errorf("UPS %s: %w", s.Name, err)
+	if info.kind == KindPlugin {
+		sock, err := sockproto.Listen(SocketPath(h.cfg.StatePath, s.Driver, s.Name), in, log)
+		if err != nil {
+			return nil, fmt.Errorf("UPS %s: %w", s.Name, err)
+		}
+		in.sock = sock
+		// Until the plugin's first snapshot, upsd sees a driver that is
+		// connected but has no data yet: stale.
+		_ = sock.Update([]string{"DATASTALE"}, []string{"SETINFO", StateVar, string(StateStarting)})
 	}
-	in.sock = sock
-	// Until the plugin's first snapshot, upsd sees a driver that is
-	// connected but has no data yet: stale.
-	_ = sock.Update([]string{"DATASTALE"})
+	log.Info("state", "state", StateStarting, "kind", info.kind, "path", path)
 	ctx, cancel := context.WithCancel(context.Background())
 	in.cancel = cancel
 	h.instances[s.Name] = in
@@ -196,6 +241,7 @@ func (h *Host) Stop(names ...string) error {
 		for n, in := range h.instances {
 			stop = append(stop, in)
 			delete(h.instances, n)
+			h.held[n] = true
 		}
 	} else {
 		for _, n := range names {
@@ -206,6 +252,7 @@ func (h *Host) Stop(names ...string) error {
 			}
 			stop = append(stop, in)
 			delete(h.instances, n)
+			h.held[n] = true
 		}
 	}
 	h.mu.Unlock()
@@ -227,9 +274,15 @@ func (h *Host) Status() []Status {
 		order[s.Name] = i
 	}
 	var out []Status
+	ins := make([]*Instance, 0, len(h.instances))
 	for _, in := range h.instances {
+		ins = append(ins, in)
+	}
+	h.mu.Unlock()
+	for _, in := range ins {
 		out = append(out, in.Status())
 	}
+	h.mu.Lock()
 	sort.Slice(out, func(i, j int) bool { return order[out[i].UPS] < order[out[j].UPS] })
 	return out
 }

@@ -92,7 +92,10 @@ func pidOf(t *testing.T, h *Host, ups string) int {
 	return 0
 }
 
-const twoUPS = `
+// retrydelay = 0 makes the backoff grow from FirstRetry rather than from
+// NUT's 5 s.
+const twoUPS = `retrydelay = 0
+
 [a]
 	driver = testdriver
 	port = none
@@ -245,7 +248,7 @@ func TestDescribe(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Name != "testdriver" || d.Version != "1.0" || d.ProtocolMajor != 1 || len(d.Options) != 3 {
+	if d.Name != "testdriver" || d.Version != "1.0" || d.ProtocolMajor != 1 || len(d.Options) != 6 {
 		t.Errorf("describe: %+v", d)
 	}
 	if _, err := Describe(context.Background(), "/bin/true"); err == nil {
@@ -253,9 +256,11 @@ func TestDescribe(t *testing.T) {
 	}
 }
 
-func TestPluginRunByHandExplainsItself(t *testing.T) {
+// TestPluginRunByHandIsANUTDriver: without the host's handshake a plugin
+// is a classic NUT driver (the SDK's standalone mode), which wants -a.
+func TestPluginRunByHandIsANUTDriver(t *testing.T) {
 	out, err := exec.Command(filepath.Join(binDir, "testdriver")).CombinedOutput()
-	if err == nil || !strings.Contains(string(out), "testdriver is a gonut driver plugin: start it with 'upsdrvctl start'") {
+	if err == nil || !strings.Contains(string(out), "specifying '-a id' or '-s id' is now mandatory") {
 		t.Errorf("got %v: %s", err, out)
 	}
 }

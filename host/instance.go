@@ -23,20 +23,23 @@ import (
 	"github.com/gonut/gonut/sdk/sockproto"
 )
 
-// State is an instance's supervision state, as status shows it. (It is
-// not published as a variable: NUT 2.8.0 drivers have no driver.state,
-// and upsc output stays byte-identical to NUT's.)
+// State is an instance's supervision state. It shows in status listings
+// and, for gonut plugins, as the variable driver.state on the instance's
+// socket (NUT 2.8.0 has no such variable; the differential tests drop it).
 type State string
 
 // The states an instance goes through.
 const (
-	StateStarting   State = "starting"
-	StateRunning    State = "running"
-	StateStale      State = "stale"
-	StateRestarting State = "restarting"
-	StateFailed     State = "failed"
-	StateStopped    State = "stopped"
+	StateStarting   State = "starting"   // first start, no data yet
+	StateRunning    State = "running"    // the driver serves fresh data
+	StateStale      State = "stale"      // the driver runs but says its data is stale
+	StateRestarting State = "restarting" // the driver died; a new one is on its way
+	StateFailed     State = "failed"     // crash loop: retried after a cool-down
+	StateStopped    State = "stopped"    // supervision ended
 )
+
+// StateVar is the variable that publishes an instance's State.
+const StateVar = "driver.state"
 
 // Timing of supervision. The zero value of each field in Config gets these.
 const (
@@ -44,27 +47,44 @@ const (
 	defaultMaxBackoff  = 30 * time.Second
 	defaultHealthyRun  = 10 * time.Second
 	defaultHangMinimum = 5 * time.Second
+	defaultCrashLoop   = 5
+	defaultCooldown    = 60 * time.Second
 )
 
-// Instance supervises one ups.conf section: the plugin process, its state
+// Kind tells how an instance's executable is driven.
+type Kind string
+
+// The kinds of driver executables.
+const (
+	KindPlugin Kind = "gonut" // a gonut plugin: go-plugin over gRPC, served by the host
+	KindNUT    Kind = "nut"   // a NUT driver: started as `<exe> -a <ups> -F`, serves its own socket
+)
+
+// Instance supervises one ups.conf section: the driver process, its state
 // socket and its restarts.
 type Instance struct {
-	h       *Host
-	sec     *nutconf.UPSSection
-	path    string // the driver executable
-	sock    *sockproto.Server
-	log     hclog.Logger
-	started chan error // first snapshot (nil) or the first start's failure
+	h            *Host
+	name, driver string // never change: another driver is another instance
+	path         string // the driver executable
+	sock         *sockproto.Server
+	log          hclog.Logger
+	started      chan error // first snapshot (nil) or the first start's failure
 
-	mu        sync.Mutex
-	state     State
-	lastErr   error
-	restarts  int
-	pid       int
-	inst      plugin.Instance
-	cancel    context.CancelFunc
-	done      chan struct{}
-	startOnce sync.Once
+	mu         sync.Mutex
+	sec        *nutconf.UPSSection // replaced by a resync that reloads in place
+	kind       Kind
+	state      State
+	since      time.Time
+	lastErr    error
+	exitStatus string
+	restarts   int
+	failures   int
+	pid        int
+	nutStatus  string // a NUT driver's ups.status, from the heartbeat connection
+	inst       plugin.Instance
+	cancel     context.CancelFunc
+	done       chan struct{}
+	startOnce  sync.Once
 }
 
 // SocketPath is where an instance is served: STATEPATH/<driver>-<ups>.
@@ -75,38 +95,68 @@ func SocketPath(statePath, driver, ups string) string {
 // Status is a snapshot of an instance for status listings.
 type Status struct {
 	UPS, Driver, Path string
+	Kind              Kind
 	State             State
+	Since             time.Time // when State was entered
 	PID               int
-	Restarts          int
+	Restarts          int // restarts since the instance was started
+	Failures          int // consecutive failed runs (0 after a healthy run)
 	LastError         string
+	ExitStatus        string // how the last driver process ended ("exit status 3", "signal: killed")
+	UPSStatus         string // ups.status as last published, "" if unknown
+	SDOrder           int
 }
 
 // Status returns the instance's current status.
 func (in *Instance) Status() Status {
 	in.mu.Lock()
-	defer in.mu.Unlock()
-	s := Status{UPS: in.sec.Name, Driver: in.sec.Driver, Path: in.path, State: in.state, PID: in.pid, Restarts: in.restarts}
+	s := Status{UPS: in.name, Driver: in.driver, Path: in.path, Kind: in.kind, State: in.state,
+		Since: in.since, PID: in.pid, Restarts: in.restarts, Failures: in.failures,
+		ExitStatus: in.exitStatus, SDOrder: in.sec.SDOrder}
 	if in.lastErr != nil {
 		s.LastError = in.lastErr.Error()
+	}
+	if in.pid > 0 {
+		s.UPSStatus = in.nutStatus
+	}
+	in.mu.Unlock()
+	if in.sock != nil {
+		s.UPSStatus, _ = in.sock.Snapshot().Value("ups.status")
 	}
 	return s
 }
 
+// setState records a new state; it is logged once per change, never once
+// per poll or per retry, and published as driver.state.
 func (in *Instance) setState(s State, err error) {
 	in.mu.Lock()
 	changed := in.state != s
 	in.state = s
+	if changed {
+		in.since = time.Now()
+	}
 	if err != nil {
 		in.lastErr = err
 	}
+	kind, failures, exit := in.kind, in.failures, in.exitStatus
 	in.mu.Unlock()
-	if changed {
-		// Logged once per change, never once per poll.
-		if err != nil {
-			in.log.Warn("state", "state", s, "error", err)
-		} else {
-			in.log.Info("state", "state", s)
-		}
+	if !changed {
+		return
+	}
+	if in.sock != nil && s != StateStopped {
+		// Publishing a variable is not a sign of life: only the
+		// driver's DATAOK makes data fresh, so this never hides a
+		// DATASTALE.
+		_ = in.sock.Update([]string{"SETINFO", StateVar, string(s)})
+	}
+	switch {
+	case s == StateFailed:
+		in.log.Error("state", "state", s, "error", err, "exit", exit, "failures", failures,
+			"retry_in", in.h.cfg.Cooldown)
+	case err != nil:
+		in.log.Warn("state", "state", s, "error", err, "exit", exit)
+	default:
+		in.log.Info("state", "state", s, "kind", kind)
 	}
 }
 
@@ -153,66 +203,106 @@ func (in *Instance) forward(trackingID, what string, call func(context.Context, 
 // run supervises the instance until ctx ends.
 func (in *Instance) run(ctx context.Context) {
 	defer close(in.done)
-	failures := 0
 	for {
-		in.setState(map[bool]State{true: StateStarting, false: StateRestarting}[failures == 0 && in.restarts == 0], nil)
 		began := time.Now()
 		err := in.once(ctx)
 		if ctx.Err() != nil {
 			in.setState(StateStopped, nil)
 			return
 		}
-		// The plugin is gone: say so at once, so upsd stops serving its
+		// The driver is gone: say so at once, so upsd stops serving its
 		// last values as fresh.
-		_ = in.sock.Update([]string{"DATASTALE"})
-		in.startOnce.Do(func() { in.started <- err })
-		if time.Since(began) >= in.h.cfg.HealthyRun {
-			failures = 0
+		if in.sock != nil {
+			_ = in.sock.Update([]string{"DATASTALE"})
 		}
-		failures++
+		in.startOnce.Do(func() { in.started <- err })
 		in.mu.Lock()
+		wasRunning := in.state == StateRunning || in.state == StateStale
+		if wasRunning && time.Since(began) >= in.h.cfg.HealthyRun {
+			in.failures = 0
+		}
+		in.failures++
 		in.restarts++
+		failures := in.failures
 		in.mu.Unlock()
-		delay := in.backoff(failures)
-		in.setState(StateRestarting, err)
-		in.log.Warn("driver stopped; restarting", "error", err, "in", delay.Round(time.Millisecond), "attempt", failures)
+
+		next, delay := StateRestarting, in.backoff(failures)
+		if failures >= in.h.cfg.CrashLoop {
+			// A crash loop: stop hammering the device, but never give
+			// up; the cause (a cable, a device, a config) may be fixed.
+			next, delay = StateFailed, jitter(in.h.cfg.Cooldown)
+		}
+		in.setState(next, err)
+		in.log.Debug("driver stopped; restarting", "error", err, "in", delay.Round(time.Millisecond), "attempt", failures)
+		t := time.NewTimer(delay)
 		select {
 		case <-ctx.Done():
+			t.Stop()
 			in.setState(StateStopped, nil)
 			return
-		case <-time.After(delay):
+		case <-t.C:
 		}
 	}
 }
 
-// backoff is exponential with ±20% jitter, starting fast so that a single
-// crash costs clients well under a second of stale data.
+// backoff is the delay before restart attempt n (1 = the first after a
+// healthy run): FirstRetry at once, so that a single crash costs clients
+// well under a second of stale data, then exponential from ups.conf's
+// retrydelay (never below FirstRetry), capped at MaxBackoff, ±20% jitter.
 func (in *Instance) backoff(n int) time.Duration {
 	d := in.h.cfg.FirstRetry
-	for i := 1; i < n && d < in.h.cfg.MaxBackoff; i++ {
-		d *= 2
+	if n > 1 {
+		base := time.Duration(in.retryDelay()) * time.Second
+		if base < d {
+			base = d
+		}
+		d = base
+		for i := 2; i < n && d < in.h.cfg.MaxBackoff; i++ {
+			d *= 2
+		}
 	}
 	if d > in.h.cfg.MaxBackoff {
 		d = in.h.cfg.MaxBackoff
 	}
-	j := 0.8 + 0.4*rand.Float64()
-	return time.Duration(float64(d) * j)
+	return jitter(d)
+}
+
+func jitter(d time.Duration) time.Duration {
+	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
+}
+
+// section is the instance's current ups.conf section.
+func (in *Instance) section() *nutconf.UPSSection {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.sec
+}
+
+func (in *Instance) retryDelay() int {
+	if d := in.section().RetryDelay; d > 0 {
+		return d
+	}
+	return in.h.Conf().RetryDelay
 }
 
 func (in *Instance) options() (sec, glob []plugin.Option) {
-	for _, o := range in.sec.Options {
+	return pluginOptions(in.section(), in.h.Conf())
+}
+
+func pluginOptions(s *nutconf.UPSSection, c *nutconf.UPSConf) (sec, glob []plugin.Option) {
+	for _, o := range s.Options {
 		sec = append(sec, plugin.Option{Key: o.Key, Value: o.Value, HasValue: o.HasValue})
 	}
-	for _, o := range in.h.conf.Global {
+	for _, o := range c.Global {
 		glob = append(glob, plugin.Option{Key: o.Key, Value: o.Value, HasValue: o.HasValue})
 	}
 	return sec, glob
 }
 
 func (in *Instance) maxStartDelay() time.Duration {
-	n := in.sec.MaxStartDelay
+	n := in.section().MaxStartDelay
 	if n <= 0 {
-		n = in.h.conf.MaxStartDelay
+		n = in.h.Conf().MaxStartDelay
 	}
 	if n <= 0 {
 		n = 75
@@ -220,8 +310,23 @@ func (in *Instance) maxStartDelay() time.Duration {
 	return time.Duration(n) * time.Second
 }
 
-// once runs the plugin one time, until it fails or ctx ends.
+// once runs the driver one time, until it fails or ctx ends. The
+// executable is checked on every start: it may have been replaced.
 func (in *Instance) once(ctx context.Context) error {
+	info, err := in.h.inspect(in.path)
+	if err != nil {
+		return err
+	}
+	in.mu.Lock()
+	in.kind = info.kind
+	in.mu.Unlock()
+	if info.kind == KindNUT {
+		return in.onceNUT(ctx)
+	}
+	return in.oncePlugin(ctx)
+}
+
+func (in *Instance) oncePlugin(ctx context.Context) error {
 	cmd := exec.Command(in.path)
 	cmd.Env = append(os.Environ(),
 		sdk.HostPIDEnv+"="+strconv.Itoa(os.Getpid()),
@@ -233,12 +338,21 @@ func (in *Instance) once(ctx context.Context) error {
 		VersionedPlugins: plugin.PluginSets(nil),
 		Cmd:              cmd,
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
-		Logger:           in.log,
+		Logger:           quietExit{in.log},
 		StartTimeout:     in.maxStartDelay(),
 		Managed:          false,
+		Stderr:           &stderrLines{in: in},
 	})
 	hung := false
-	defer func() { in.kill(client, hung) }()
+	defer func() {
+		in.kill(client, hung)
+		// go-plugin has waited for the process by now.
+		if ps := cmd.ProcessState; ps != nil {
+			in.mu.Lock()
+			in.exitStatus = ps.String()
+			in.mu.Unlock()
+		}
+	}()
 	rpc, err := client.Client()
 	if err != nil {
 		return fmt.Errorf("starting %s: %w", in.path, err)
@@ -267,7 +381,7 @@ func (in *Instance) once(ctx context.Context) error {
 
 	sec, glob := in.options()
 	recv, err := p.Run(runCtx, plugin.RunRequest{
-		UPS: in.sec.Name, Driver: in.sec.Driver, Options: sec, Global: glob,
+		UPS: in.name, Driver: in.driver, Options: sec, Global: glob,
 		ConfPath: in.h.cfg.ConfPath, StatePath: in.h.cfg.StatePath, Debug: in.h.cfg.Debug,
 	})
 	if err != nil {
@@ -307,25 +421,41 @@ func (in *Instance) once(ctx context.Context) error {
 		}
 		switch {
 		case u.Snapshot:
-			if err := in.sock.Replace(u.Msgs...); err != nil {
-				return fmt.Errorf("%s: bad snapshot: %w", in.sec.Driver, err)
+			fresh := dataState(u.Msgs, true)
+			state := StateRunning
+			if !fresh {
+				state = StateStale
 			}
+			msgs := append(u.Msgs[:len(u.Msgs):len(u.Msgs)], []string{"SETINFO", StateVar, string(state)})
+			if err := in.sock.Replace(msgs...); err != nil {
+				return fmt.Errorf("%s: bad snapshot: %w", in.driver, err)
+			}
+			in.mu.Lock()
+			in.state = state // published with the snapshot above
+			in.since = time.Now()
+			in.mu.Unlock()
 			if !gotSnapshot.Load() {
 				gotSnapshot.Store(true)
 				in.mu.Lock()
 				in.inst = p
 				in.mu.Unlock()
-				in.setState(StateRunning, nil)
+				in.log.Info("state", "state", state, "kind", KindPlugin, "pid", pid)
 				in.startOnce.Do(func() { in.started <- nil })
 			}
 		case len(u.Msgs) > 0:
 			if !gotSnapshot.Load() {
-				return fmt.Errorf("%s sent changes before its snapshot", in.sec.Driver)
+				return fmt.Errorf("%s sent changes before its snapshot", in.driver)
 			}
 			if err := in.sock.Update(u.Msgs...); err != nil {
 				// One bad message must not take the instance down; the
 				// plugin's author needs to hear about it.
 				in.log.Error("driver sent an invalid update", "error", err)
+			}
+			in.mu.Lock()
+			cur := in.state
+			in.mu.Unlock()
+			if fresh := dataState(u.Msgs, cur == StateRunning); fresh != (cur == StateRunning) {
+				in.setState(map[bool]State{true: StateRunning, false: StateStale}[fresh], nil)
 			}
 		}
 		return nil
@@ -336,9 +466,9 @@ func (in *Instance) once(ctx context.Context) error {
 			if err == nil {
 				err = apply(u)
 			} else if client.Exited() {
-				err = fmt.Errorf("%s exited: %w", in.sec.Driver, err)
+				err = fmt.Errorf("%s exited: %w", in.driver, err)
 			} else {
-				err = fmt.Errorf("%s: %w", in.sec.Driver, err)
+				err = fmt.Errorf("%s: %w", in.driver, err)
 			}
 			if err != nil {
 				errc <- err
@@ -368,9 +498,9 @@ func (in *Instance) once(ctx context.Context) error {
 		case <-timer.C:
 			hung = true
 			if !gotSnapshot.Load() {
-				return fmt.Errorf("%s did not publish its state within maxstartdelay %s", in.sec.Driver, deadline)
+				return fmt.Errorf("%s did not publish its state within maxstartdelay %s", in.driver, deadline)
 			}
-			return fmt.Errorf("%s hung: no heartbeat for %s; killing it", in.sec.Driver, deadline)
+			return fmt.Errorf("%s hung: no heartbeat for %s; killed it", in.driver, deadline)
 		case pollMS := <-beat:
 			if gotSnapshot.Load() {
 				deadline = in.hangDeadline(pollMS)
@@ -384,6 +514,22 @@ func (in *Instance) once(ctx context.Context) error {
 			timer.Reset(deadline)
 		}
 	}
+}
+
+// dataState reports whether data is fresh after msgs: the last DATAOK or
+// DATASTALE among them decides, otherwise it stays as it was.
+func dataState(msgs [][]string, was bool) bool {
+	for _, m := range msgs {
+		if len(m) == 1 {
+			switch m[0] {
+			case "DATAOK":
+				was = true
+			case "DATASTALE":
+				was = false
+			}
+		}
+	}
+	return was
 }
 
 // kill ends the plugin process. go-plugin's Kill asks the plugin to shut
@@ -400,9 +546,11 @@ func (in *Instance) kill(client *goplugin.Client, hung bool) {
 	}
 	done := make(chan struct{})
 	go func() { client.Kill(); close(done) }()
+	t := time.NewTimer(in.h.cfg.StopTimeout)
+	defer t.Stop()
 	select {
 	case <-done:
-	case <-time.After(in.h.cfg.StopTimeout):
+	case <-t.C:
 		if pid > 0 {
 			in.log.Warn("driver did not stop in time; killing it", "pid", pid, "timeout", in.h.cfg.StopTimeout)
 			_ = syscall.Kill(pid, syscall.SIGKILL)
@@ -421,7 +569,7 @@ func (in *Instance) hangDeadline(pollMS int64) time.Duration {
 	return d
 }
 
-// stop ends supervision and waits for the plugin to be gone.
+// stop ends supervision and waits for the driver to be gone.
 func (in *Instance) stop() {
 	in.mu.Lock()
 	cancel, done := in.cancel, in.done
@@ -430,7 +578,16 @@ func (in *Instance) stop() {
 		cancel()
 		<-done
 	}
-	in.sock.Close()
+	if in.sock != nil {
+		in.sock.Close()
+	}
+}
+
+// plugin returns the running plugin, nil when none runs.
+func (in *Instance) plugin() plugin.Instance {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	return in.inst
 }
 
 var errStopped = errors.New("stopped")

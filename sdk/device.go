@@ -37,6 +37,7 @@ func (f Flags) words() []string {
 type rng struct{ min, max int }
 
 type variable struct {
+	name      string // as first set: NUT keeps the first spelling
 	value     string
 	flags     Flags
 	aux       int
@@ -55,8 +56,9 @@ type Device struct {
 	ups     string
 	opts    *Options
 	log     hclog.Logger
-	vars    map[string]*variable
-	cmds    map[string]bool
+	vars    map[string]*variable // by foldName(name)
+	cmds    map[string]bool      // by foldName(name)
+	cmdName map[string]string    // foldName(name) -> name as first added
 	dataOK  bool
 	pending [][]string
 
@@ -70,12 +72,60 @@ type Device struct {
 }
 
 func newDevice(ups string, opts *Options, log hclog.Logger) *Device {
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
 	return &Device{
 		ups: ups, opts: opts, log: log,
-		vars: map[string]*variable{}, cmds: map[string]bool{},
+		vars: map[string]*variable{}, cmds: map[string]bool{}, cmdName: map[string]string{},
 		ignoreLB: opts != nil && opts.Flag("ignorelb"),
 	}
 }
+
+// NewDevice returns the Device the SDK hands to Init for the instance
+// opts describes, with what every NUT driver publishes before Init
+// (driver.*, default.* and override.* values) already set, after checking
+// opts against info as the SDK does. It is for unit tests of a driver's
+// methods; Commit only collects changes on a Device that is not running.
+// A nil log discards the driver's log.
+func NewDevice(info Info, opts *Options, log hclog.Logger) (*Device, error) {
+	if opts == nil {
+		opts = &Options{}
+	}
+	if log == nil {
+		log = hclog.NewNullLogger()
+	}
+	if err := opts.validate(info); err != nil {
+		return nil, err
+	}
+	poll, err := opts.PollInterval()
+	if err != nil {
+		return nil, err
+	}
+	d := newDevice(opts.UPS, opts, log)
+	applyCommon(d, info, opts, poll)
+	return d, nil
+}
+
+// foldName is the key under which a name is kept: NUT's dstate compares
+// names with strcasecmp in the C locale, so only ASCII letters fold.
+func foldName(name string) string {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; 'A' <= c && c <= 'Z' {
+			b := []byte(name)
+			for j := i; j < len(b); j++ {
+				if c := b[j]; 'A' <= c && c <= 'Z' {
+					b[j] = c + 'a' - 'A'
+				}
+			}
+			return string(b)
+		}
+	}
+	return name
+}
+
+// lookup finds a variable by name without regard to ASCII case.
+func (d *Device) lookup(name string) *variable { return d.vars[foldName(name)] }
 
 // Name is the instance's ups.conf section name.
 func (d *Device) Name() string { return d.ups }
@@ -107,72 +157,89 @@ func (d *Device) setInfo(name, value string, force bool) {
 		// `SETINFO  "value"`, which upsd ignores); keep it out altogether.
 		return
 	}
-	v, ok := d.vars[name]
-	if !ok {
-		v = &variable{}
-		d.vars[name] = v
+	v := d.lookup(name)
+	if v == nil {
+		v = &variable{name: name}
+		d.vars[foldName(name)] = v
 	} else if v.immutable && !force {
 		return
 	} else if v.value == value {
 		return
 	}
 	v.value = value
-	d.queue("SETINFO", name, value)
+	d.queue("SETINFO", v.name, value)
 }
 
-// Info returns a variable's current value (dstate_getinfo).
+// Info returns a variable's current value (dstate_getinfo). Names match
+// without regard to ASCII case, as in NUT.
 func (d *Device) Info(name string) (string, bool) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, ok := d.vars[name]
-	if !ok {
+	v := d.lookup(name)
+	if v == nil {
 		return "", false
 	}
 	return v.value, true
 }
 
-// DelInfo deletes a variable (dstate_delinfo).
+// DelInfo deletes a variable (dstate_delinfo). A variable fixed by
+// override.* in ups.conf stays, as in NUT.
 func (d *Device) DelInfo(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if _, ok := d.vars[name]; !ok {
+	d.delInfo(name)
+}
+
+func (d *Device) delInfo(name string) {
+	v := d.lookup(name)
+	if v == nil {
 		return
 	}
-	delete(d.vars, name)
-	d.queue("DELINFO", name)
+	if v.immutable {
+		d.log.Trace("not deleting a variable set by override.*", "var", v.name)
+		return
+	}
+	delete(d.vars, foldName(name))
+	d.queue("DELINFO", v.name)
 }
 
 // SetFlags sets a variable's flags (dstate_setflags). The variable must
-// exist; flags of an unknown variable are ignored, as in NUT.
+// exist; flags of an unknown variable are ignored, as in NUT. The flags of
+// a variable fixed by override.* in ups.conf do not change either (NUT
+// logs a warning): an overridden value is not writable.
 func (d *Device) SetFlags(name string, f Flags) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, ok := d.vars[name]
-	if !ok || v.flags == f {
+	v := d.lookup(name)
+	if v == nil || v.flags == f {
+		return
+	}
+	if v.immutable {
+		d.log.Warn("not changing the flags of a variable set by override.* in ups.conf", "var", v.name)
 		return
 	}
 	v.flags = f
-	d.queue(append([]string{"SETFLAGS", name}, f.words()...)...)
+	d.queue(append([]string{"SETFLAGS", v.name}, f.words()...)...)
 }
 
 // SetAux sets the maximum length of a string variable (dstate_setaux).
 func (d *Device) SetAux(name string, n int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, ok := d.vars[name]
-	if !ok || v.aux == n {
+	v := d.lookup(name)
+	if v == nil || v.aux == n {
 		return
 	}
 	v.aux = n
-	d.queue("SETAUX", name, strconv.Itoa(n))
+	d.queue("SETAUX", v.name, strconv.Itoa(n))
 }
 
 // AddEnum adds an accepted value to a variable (dstate_addenum).
 func (d *Device) AddEnum(name, value string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, ok := d.vars[name]
-	if !ok {
+	v := d.lookup(name)
+	if v == nil {
 		return
 	}
 	for _, e := range v.enums {
@@ -181,21 +248,21 @@ func (d *Device) AddEnum(name, value string) {
 		}
 	}
 	v.enums = append(v.enums, value)
-	d.queue("ADDENUM", name, value)
+	d.queue("ADDENUM", v.name, value)
 }
 
 // DelEnum removes an accepted value (dstate_delenum).
 func (d *Device) DelEnum(name, value string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, ok := d.vars[name]
-	if !ok {
+	v := d.lookup(name)
+	if v == nil {
 		return
 	}
 	for i, e := range v.enums {
 		if e == value {
 			v.enums = append(v.enums[:i], v.enums[i+1:]...)
-			d.queue("DELENUM", name, value)
+			d.queue("DELENUM", v.name, value)
 			return
 		}
 	}
@@ -205,8 +272,8 @@ func (d *Device) DelEnum(name, value string) {
 func (d *Device) AddRange(name string, min, max int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, ok := d.vars[name]
-	if !ok {
+	v := d.lookup(name)
+	if v == nil {
 		return
 	}
 	for _, r := range v.ranges {
@@ -215,21 +282,21 @@ func (d *Device) AddRange(name string, min, max int) {
 		}
 	}
 	v.ranges = append(v.ranges, rng{min, max})
-	d.queue("ADDRANGE", name, strconv.Itoa(min), strconv.Itoa(max))
+	d.queue("ADDRANGE", v.name, strconv.Itoa(min), strconv.Itoa(max))
 }
 
 // DelRange removes an accepted range (dstate_delrange).
 func (d *Device) DelRange(name string, min, max int) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	v, ok := d.vars[name]
-	if !ok {
+	v := d.lookup(name)
+	if v == nil {
 		return
 	}
 	for i, r := range v.ranges {
 		if r.min == min && r.max == max {
 			v.ranges = append(v.ranges[:i], v.ranges[i+1:]...)
-			d.queue("DELRANGE", name, strconv.Itoa(min), strconv.Itoa(max))
+			d.queue("DELRANGE", v.name, strconv.Itoa(min), strconv.Itoa(max))
 			return
 		}
 	}
@@ -239,10 +306,12 @@ func (d *Device) DelRange(name string, min, max int) {
 func (d *Device) AddCmd(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if name == "" || d.cmds[name] {
+	key := foldName(name)
+	if name == "" || d.cmds[key] {
 		return
 	}
-	d.cmds[name] = true
+	d.cmds[key] = true
+	d.cmdName[key] = name
 	d.queue("ADDCMD", name)
 }
 
@@ -250,10 +319,13 @@ func (d *Device) AddCmd(name string) {
 func (d *Device) DelCmd(name string) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if !d.cmds[name] {
+	key := foldName(name)
+	if !d.cmds[key] {
 		return
 	}
-	delete(d.cmds, name)
+	name = d.cmdName[key]
+	delete(d.cmds, key)
+	delete(d.cmdName, key)
 	d.queue("DELCMD", name)
 }
 
@@ -316,12 +388,31 @@ func (d *Device) StatusCommit() {
 }
 
 func (d *Device) belowLow(name, low string) bool {
-	v, ok1 := d.vars[name]
-	l, ok2 := d.vars[low]
-	if !ok1 || !ok2 {
+	v, l := d.lookup(name), d.lookup(low)
+	if v == nil || l == nil {
 		return false
 	}
 	return cLong(v.value) < cLong(l.value)
+}
+
+// checkIgnoreLB is NUT's check after the driver's first update: with
+// ignorelb, LB comes from battery.charge below battery.charge.low or
+// battery.runtime below battery.runtime.low, so at least one pair must
+// exist or the driver could never report a low battery. NUT exits with
+// this message (drivers/main.c); the runtime fails Init with it.
+func (d *Device) checkIgnoreLB() error {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if !d.ignoreLB {
+		return nil
+	}
+	if d.lookup("battery.charge") != nil && d.lookup("battery.charge.low") != nil ||
+		d.lookup("battery.runtime") != nil && d.lookup("battery.runtime.low") != nil {
+		return nil
+	}
+	return fmt.Errorf("ups.conf [%s]: the 'ignorelb' flag is set, but there is no way to determine the battery state of charge: "+
+		"only set this flag if both 'battery.charge' and 'battery.charge.low' and/or 'battery.runtime' and 'battery.runtime.low' are available "+
+		"(set the low limits with override.battery.charge.low or override.battery.runtime.low if the device lacks them)", d.ups)
 }
 
 // cLong parses the leading integer of s as C's strtol(s, NULL, 10) does.
@@ -359,10 +450,7 @@ func (d *Device) AlarmCommit() {
 	defer d.mu.Unlock()
 	if len(d.alarmBuf) == 0 {
 		d.alarmActive = false
-		if _, ok := d.vars["ups.alarm"]; ok {
-			delete(d.vars, "ups.alarm")
-			d.queue("DELINFO", "ups.alarm")
-		}
+		d.delInfo("ups.alarm")
 		return
 	}
 	d.alarmActive = true
@@ -394,14 +482,15 @@ func (d *Device) Commit() error {
 // snapshot returns the whole state as socket messages, sorted by name so a
 // snapshot is deterministic.
 func (d *Device) snapshotLocked() [][]string {
-	names := make([]string, 0, len(d.vars))
-	for n := range d.vars {
-		names = append(names, n)
+	keys := make([]string, 0, len(d.vars))
+	for k := range d.vars {
+		keys = append(keys, k)
 	}
-	sort.Strings(names)
+	sort.Strings(keys)
 	var out [][]string
-	for _, n := range names {
-		v := d.vars[n]
+	for _, k := range keys {
+		v := d.vars[k]
+		n := v.name
 		out = append(out, []string{"SETINFO", n, v.value})
 		if v.flags != 0 {
 			out = append(out, append([]string{"SETFLAGS", n}, v.flags.words()...))
@@ -417,12 +506,12 @@ func (d *Device) snapshotLocked() [][]string {
 		}
 	}
 	cmds := make([]string, 0, len(d.cmds))
-	for c := range d.cmds {
-		cmds = append(cmds, c)
+	for k := range d.cmds {
+		cmds = append(cmds, k)
 	}
 	sort.Strings(cmds)
-	for _, c := range cmds {
-		out = append(out, []string{"ADDCMD", c})
+	for _, k := range cmds {
+		out = append(out, []string{"ADDCMD", d.cmdName[k]})
 	}
 	if d.dataOK {
 		out = append(out, []string{"DATAOK"})

@@ -2,6 +2,7 @@ package sdk
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -151,5 +152,152 @@ func TestValidateOptions(t *testing.T) {
 		if got != tt.wantErr {
 			t.Errorf("%+v: got %q, want %q", tt.opt, got, tt.wantErr)
 		}
+	}
+}
+
+// Names match without regard to ASCII case, as NUT's dstate compares them
+// with strcasecmp; the first spelling is kept on the wire.
+func TestDeviceNamesIgnoreCase(t *testing.T) {
+	d := newDevice("u", &Options{}, nil)
+	got := collect(d)
+	d.SetInfo("ups.status", "OL")
+	d.SetInfo("UPS.Status", "OB")
+	d.SetFlags("Ups.Status", FlagString)
+	d.SetAux("UPS.STATUS", 8)
+	d.AddEnum("ups.STATUS", "OB")
+	d.AddCmd("load.off")
+	d.AddCmd("LOAD.OFF")
+	d.SetInfo("ups.delay.start", "1")
+	d.AddRange("UPS.delay.start", 0, 9)
+	d.DelRange("ups.DELAY.start", 0, 9)
+	d.DelEnum("UPS.status", "OB")
+	if v, ok := d.Info("UPS.STATUS"); !ok || v != "OB" {
+		t.Errorf("Info(UPS.STATUS) = %q, %v", v, ok)
+	}
+	d.DelCmd("Load.Off")
+	d.DelInfo("UPS.DELAY.START")
+	if err := d.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	want := [][]string{
+		{"SETINFO", "ups.status", "OL"},
+		{"SETINFO", "ups.status", "OB"},
+		{"SETFLAGS", "ups.status", "STRING"},
+		{"SETAUX", "ups.status", "8"},
+		{"ADDENUM", "ups.status", "OB"},
+		{"ADDCMD", "load.off"},
+		{"SETINFO", "ups.delay.start", "1"},
+		{"ADDRANGE", "ups.delay.start", "0", "9"},
+		{"DELRANGE", "ups.delay.start", "0", "9"},
+		{"DELENUM", "ups.status", "OB"},
+		{"DELCMD", "load.off"},
+		{"DELINFO", "ups.delay.start"},
+	}
+	if !reflect.DeepEqual(*got, want) {
+		t.Errorf("messages:\n%q\nwant:\n%q", *got, want)
+	}
+	d.mu.Lock()
+	snap := d.snapshotLocked()
+	d.mu.Unlock()
+	if len(snap) != 4 || snap[0][1] != "ups.status" { // SETINFO, SETFLAGS, SETAUX, DATASTALE
+		t.Errorf("snapshot %q", snap)
+	}
+}
+
+// override.* fixes a variable: the driver cannot change its value or its
+// flags, nor delete it (NUT: ST_FLAG_IMMUTABLE in dstate_setflags and
+// state_delinfo); the override key itself matches without regard to case.
+func TestOverrideSurvivesDriver(t *testing.T) {
+	o := &Options{UPS: "u", Section: []Option{
+		{Key: "override.battery.charge.low", Value: "30", HasValue: true},
+		{Key: "OVERRIDE.ups.alarm", Value: "fixed", HasValue: true},
+		{Key: "override.", Value: "no name", HasValue: true},
+	}}
+	d, err := NewDevice(Info{Name: "x"}, o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := collect(d)
+	if err := d.Commit(); err != nil { // what applyCommon published
+		t.Fatal(err)
+	}
+	*got = nil
+	d.SetInfo("Battery.Charge.Low", "10")
+	d.SetFlags("battery.charge.low", FlagRW|FlagNumber)
+	d.DelInfo("battery.charge.low")
+	d.AlarmInit()
+	d.AlarmCommit() // would delete ups.alarm
+	if err := d.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if len(*got) != 0 {
+		t.Errorf("the driver changed overridden variables: %q", *got)
+	}
+	for name, want := range map[string]string{"battery.charge.low": "30", "ups.alarm": "fixed"} {
+		if v, ok := d.Info(name); !ok || v != want {
+			t.Errorf("%s = %q, %v; want %q", name, v, ok, want)
+		}
+	}
+}
+
+func TestNewDevice(t *testing.T) {
+	info := Info{Name: "x", Version: "2.0", Options: []OptionInfo{{Name: "baud"}}}
+	d, err := NewDevice(info, &Options{UPS: "rack", Section: []Option{
+		{Key: "port", Value: "/dev/ttyS0", HasValue: true}, {Key: "baud", Value: "9600", HasValue: true},
+		{Key: "default.ups.delay.start", Value: "30", HasValue: true},
+	}}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Name() != "rack" {
+		t.Errorf("Name = %q", d.Name())
+	}
+	for name, want := range map[string]string{
+		"driver.name": "x", "driver.version.internal": "2.0", "driver.parameter.port": "/dev/ttyS0",
+		"driver.parameter.baud": "9600", "ups.delay.start": "30",
+	} {
+		if v, _ := d.Info(name); v != want {
+			t.Errorf("%s = %q, want %q", name, v, want)
+		}
+	}
+	if _, err := NewDevice(info, &Options{UPS: "rack", Section: []Option{{Key: "speed", Value: "1", HasValue: true}}}, nil); err == nil ||
+		err.Error() != "ups.conf [rack]: 'speed' is not a valid variable name for driver x" {
+		t.Errorf("unknown option: %v", err)
+	}
+	if _, err := NewDevice(info, nil, nil); err != nil {
+		t.Errorf("nil options: %v", err)
+	}
+}
+
+func TestCheckIgnoreLB(t *testing.T) {
+	for _, tt := range []struct {
+		name     string
+		ignoreLB bool
+		vars     []string
+		ok       bool
+	}{
+		{"no ignorelb", false, nil, true},
+		{"charge pair", true, []string{"battery.charge", "battery.charge.low"}, true},
+		{"runtime pair", true, []string{"Battery.Runtime", "battery.runtime.low"}, true},
+		{"charge without low", true, []string{"battery.charge", "battery.runtime.low"}, false},
+		{"nothing", true, nil, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			o := &Options{UPS: "u"}
+			if tt.ignoreLB {
+				o.Section = []Option{{Key: "ignorelb"}}
+			}
+			d := newDevice("u", o, nil)
+			for _, v := range tt.vars {
+				d.SetInfo(v, "10")
+			}
+			err := d.checkIgnoreLB()
+			if (err == nil) != tt.ok {
+				t.Fatalf("checkIgnoreLB = %v, want ok %v", err, tt.ok)
+			}
+			if err != nil && !strings.Contains(err.Error(), "ups.conf [u]: the 'ignorelb' flag is set, but there is no way to determine the battery state of charge") {
+				t.Errorf("message: %v", err)
+			}
+		})
 	}
 }

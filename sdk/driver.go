@@ -32,6 +32,26 @@ type Setter interface {
 	SetVar(ctx context.Context, d *Device, name, value string) error
 }
 
+// Shutdowner is implemented by drivers that can tell the UPS to cut its
+// load, possibly after a delay (NUT's upsdrv_shutdown): what `driver -k`
+// and `upsdrvctl shutdown` run at the end of a power failure. Shutdown is
+// called after Init, serialised with the other driver calls, with the
+// instance's Device. It must not wait for the power to go; an error means
+// the UPS did not accept the command (the exit status of -k is then 1).
+type Shutdowner interface {
+	Shutdown(ctx context.Context, dev *Device) error
+}
+
+// Reloader is implemented by drivers that can apply a changed ups.conf
+// section without a restart (NUT's `driver -c reload`, SIGHUP). opts is
+// the re-read configuration, already checked against the driver's option
+// table; after Reload returns nil, Device.Options returns it. An error
+// keeps the old configuration. Drivers without Reloader keep their
+// configuration until restarted.
+type Reloader interface {
+	Reload(ctx context.Context, opts Options) error
+}
+
 // Errors an InstCmd or SetVar returns to tell upsd what happened; they map
 // to NUT's STAT_INSTCMD_* / STAT_SET_* codes. Any other error means failed.
 var (

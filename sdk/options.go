@@ -181,7 +181,9 @@ func applyCommon(d *Device, info Info, o *Options, poll time.Duration) {
 		case hasPrefixFold(op.Key, "override."):
 			name := op.Key[len("override."):]
 			d.setInfo(name, op.Value, false)
-			d.vars[name].immutable = true
+			if v := d.lookup(name); v != nil { // nil for an empty name
+				v.immutable = true
+			}
 		case flagKeys[op.Key] || !op.HasValue:
 			d.setInfo("driver.flag."+op.Key, "enabled", true)
 		case silentKeys[op.Key]:

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -45,6 +46,9 @@ type Describe struct {
 	SDKVersion    string
 	ProtocolMajor int
 	ProtocolMinor int
+	// Features are the optional calls the driver supports, as its
+	// Capabilities list them (plugin.FeatureShutdown, ...).
+	Features []string `json:",omitempty"`
 }
 
 // Serve runs drv as a gonut driver plugin and does not return. Call it from
@@ -55,7 +59,9 @@ type Describe struct {
 // Run as `<driver> describe` it prints the driver's metadata as JSON.
 // Started by nut-driver-host it serves the plugin protocol; it exits within
 // a second of its host dying (the lifeline), and closes the driver cleanly
-// on SIGTERM.
+// on SIGTERM. Started any other way (by hand, by NUT's upsdrvctl) it is a
+// classic NUT 2.8.0 driver: `-a <ups>`, its own state socket, pid file,
+// background, -k, -c exit|reload (see docs/DRIVER-PROTOCOL.md).
 func Serve(info Info, drv Driver, opts ...ServeOption) {
 	cfg := serveConfig{closeTimeout: 5 * time.Second, lifelineEvery: 200 * time.Millisecond}
 	for _, o := range opts {
@@ -64,10 +70,15 @@ func Serve(info Info, drv Driver, opts ...ServeOption) {
 	if len(os.Args) > 1 && os.Args[1] == "describe" {
 		enc := json.NewEncoder(os.Stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(Describe{Info: info, SDKVersion: Version, ProtocolMajor: plugin.ProtocolMajor, ProtocolMinor: plugin.ProtocolMinor}); err != nil {
+		if err := enc.Encode(Describe{Info: info, SDKVersion: Version, ProtocolMajor: plugin.ProtocolMajor,
+			ProtocolMinor: plugin.ProtocolMinor, Features: features(drv)}); err != nil {
 			os.Exit(1)
 		}
 		os.Exit(0)
+	}
+	if os.Getenv(plugin.Handshake.MagicCookieKey) != plugin.Handshake.MagicCookieValue {
+		// Started by hand or by NUT's upsdrvctl: be a classic NUT driver.
+		os.Exit(runStandalone(info, drv, cfg, os.Args[1:]))
 	}
 	if cfg.logger == nil {
 		// JSON on stderr: go-plugin on the host side parses it and re-logs
@@ -76,10 +87,13 @@ func Serve(info Info, drv Driver, opts ...ServeOption) {
 			Name: info.Name, Output: os.Stderr, JSONFormat: true, Level: hclog.Info,
 		})
 	}
-	if os.Getenv(plugin.Handshake.MagicCookieKey) != plugin.Handshake.MagicCookieValue {
-		fmt.Fprintf(os.Stderr, "%s is a gonut driver plugin: start it with 'upsdrvctl start' or nut-driver-host, "+
-			"which read ups.conf from NUT_CONFPATH.\nRun '%s describe' to see what it is.\n", info.Name, os.Args[0])
-		os.Exit(1)
+	if majors, ok := plugin.HostMajors(os.Getenv("PLUGIN_PROTOCOL_VERSIONS")); ok && !slices.Contains(majors, plugin.ProtocolMajor) {
+		// go-plugin goes on with our own major and the host refuses it
+		// with its own error; this line tells whoever reads the host's
+		// log which side to rebuild.
+		cfg.logger.Error(fmt.Sprintf("this driver speaks gonut driver protocol %d (SDK %s) but its host offers protocol %v: "+
+			"rebuild the driver against the host's SDK, or run a host that speaks protocol %d",
+			plugin.ProtocolMajor, Version, majors, plugin.ProtocolMajor))
 	}
 	rt := newRuntime(info, drv, cfg)
 	go rt.lifeline()
@@ -121,6 +135,10 @@ type runtime struct {
 	closed  bool
 	cancel  context.CancelFunc
 	done    chan struct{}
+
+	// onExit runs after Close, just before the process exits (standalone
+	// mode removes its pid file and socket there).
+	onExit func()
 }
 
 func newRuntime(info Info, drv Driver, cfg serveConfig) *runtime {
@@ -131,7 +149,20 @@ var _ plugin.Server = (*runtime)(nil)
 
 func (r *runtime) Capabilities(_ context.Context, host plugin.Capabilities) (plugin.Capabilities, error) {
 	r.log.Debug("host capabilities", "minor", host.Minor, "version", host.Version, "features", host.Features)
-	return plugin.Capabilities{Minor: plugin.ProtocolMinor, Version: Version}, nil
+	return plugin.Capabilities{Minor: plugin.ProtocolMinor, Features: features(r.drv), Version: Version}, nil
+}
+
+// features lists the optional interfaces drv implements, as the plugin
+// announces them in Capabilities.
+func features(drv Driver) []string {
+	var f []string
+	if _, ok := drv.(Shutdowner); ok {
+		f = append(f, plugin.FeatureShutdown)
+	}
+	if _, ok := drv.(Reloader); ok {
+		f = append(f, plugin.FeatureReload)
+	}
+	return f
 }
 
 func (r *runtime) Run(ctx context.Context, req plugin.RunRequest, send func(plugin.Update) error) error {
@@ -287,7 +318,7 @@ func (r *runtime) InstCmd(ctx context.Context, cmd, param string) (plugin.Result
 		return plugin.Result{Status: plugin.StatUnknown, Message: "driver has no instant commands"}, nil
 	}
 	dev.mu.Lock()
-	known := dev.cmds[cmd]
+	known := dev.cmds[foldName(cmd)] // kept as NUT compares: ASCII case folded
 	dev.mu.Unlock()
 	if !known {
 		return plugin.Result{Status: plugin.StatUnknown, Message: "unknown command " + cmd}, nil
@@ -323,6 +354,70 @@ func (r *runtime) SetVar(ctx context.Context, name, value string) (plugin.Result
 		return plugin.Result{}, cerr
 	}
 	return statusOf(err), nil
+}
+
+// Shutdown runs the driver's shutdown sequence on the running instance.
+func (r *runtime) Shutdown(ctx context.Context) (plugin.Result, error) {
+	h, ok := r.drv.(Shutdowner)
+	if !ok {
+		return plugin.Result{Status: plugin.StatUnknown, Message: "shutdown not supported by driver " + r.info.Name}, nil
+	}
+	dev := r.device()
+	if dev == nil {
+		return plugin.Result{Status: plugin.StatFailed, Message: "driver " + r.info.Name + " is not running: Run must have published its state first"}, nil
+	}
+	dev.Logger().Info("initiating UPS shutdown")
+	r.callMu.Lock()
+	err := h.Shutdown(ctx, dev)
+	r.callMu.Unlock()
+	if err != nil {
+		dev.Logger().Warn("shutdown failed", "error", err)
+	}
+	if cerr := dev.Commit(); cerr != nil {
+		return plugin.Result{}, cerr
+	}
+	return statusOf(err), nil
+}
+
+// Reload hands the running instance a re-read configuration.
+func (r *runtime) Reload(ctx context.Context, req plugin.RunRequest) (plugin.Result, error) {
+	h, ok := r.drv.(Reloader)
+	if !ok {
+		return plugin.Result{Status: plugin.StatUnknown, Message: "reload not supported by driver " + r.info.Name + ": restart it to apply a new configuration"}, nil
+	}
+	dev := r.device()
+	if dev == nil {
+		return plugin.Result{Status: plugin.StatFailed, Message: "driver " + r.info.Name + " is not running"}, nil
+	}
+	return r.reload(ctx, h, dev, req.Options, req.Global, req.ConfPath), nil
+}
+
+// reload checks the new options and hands them to the driver. The poll
+// interval stays what the instance started with.
+func (r *runtime) reload(ctx context.Context, h Reloader, dev *Device, section, global []Option, confPath string) plugin.Result {
+	old := dev.Options()
+	opts := Options{UPS: old.UPS, Driver: old.Driver, Section: section, Global: global, ConfPath: confPath}
+	if err := opts.validate(r.info); err != nil {
+		dev.Logger().Warn("reload refused", "error", err)
+		return plugin.Result{Status: plugin.StatInvalid, Message: err.Error()}
+	}
+	r.callMu.Lock()
+	err := h.Reload(ctx, opts)
+	if err == nil {
+		// Driver calls are serialised by callMu, so no driver call sees
+		// the switch half done.
+		*old = opts
+	}
+	r.callMu.Unlock()
+	if err != nil {
+		dev.Logger().Warn("reload failed; keeping the old configuration", "error", err)
+	} else {
+		dev.Logger().Info("configuration reloaded")
+	}
+	if cerr := dev.Commit(); cerr != nil {
+		dev.Logger().Error("publishing the state after reload", "error", cerr)
+	}
+	return statusOf(err)
 }
 
 // lifeline exits the process when the host that started it is gone. The
@@ -387,6 +482,9 @@ func (r *runtime) shutdown(code int) {
 		}
 	case <-ctx.Done():
 		r.log.Error("close did not return in time", "timeout", r.cfg.closeTimeout)
+	}
+	if r.onExit != nil {
+		r.onExit()
 	}
 	os.Exit(code)
 }

@@ -151,7 +151,14 @@ func StartNUTUpsdrvctl(tb testing.TB, d *Dir) map[string]int {
 // first (Build), because the host looks for them next to itself.
 func StartHost(tb testing.TB, d *Dir) *Proc {
 	tb.Helper()
-	p := d.Start(tb, Program(tb, PkgHost), "-F")
+	return StartHostArgs(tb, d)
+}
+
+// StartHostArgs is StartHost with further nut-driver-host flags, e.g.
+// "-healthy-run", "1ms" or "-watch", "100ms".
+func StartHostArgs(tb testing.TB, d *Dir, args ...string) *Proc {
+	tb.Helper()
+	p := d.Start(tb, Program(tb, PkgHost), append([]string{"-F"}, args...)...)
 	conf, err := nutconf.LoadUPSConf(d.Join("ups.conf"))
 	if err != nil {
 		tb.Fatalf("nuttest: %v", err)
@@ -178,6 +185,58 @@ func StartHost(tb testing.TB, d *Dir) *Proc {
 		tb.Fatalf("nuttest: nut-driver-host: %v", err)
 	}
 	return p
+}
+
+// StartHostOnly starts nut-driver-host in the foreground with args and
+// waits only until its control socket answers, not for its instances: for
+// tests of instances that fail.
+func StartHostOnly(tb testing.TB, d *Dir, args ...string) *Proc {
+	tb.Helper()
+	p := d.Start(tb, Program(tb, PkgHost), append([]string{"-F"}, args...)...)
+	if err := waitFor(p, StartTimeout, func() error { _, _, err := HostStatus(d); return err }); err != nil {
+		tb.Fatalf("nuttest: nut-driver-host: %v\n%s", err, p.Output())
+	}
+	return p
+}
+
+// HostStats asks a running nut-driver-host (through its control socket in
+// the directory) for its instances and its own resource use.
+func HostStats(d *Dir) ([]control.Instance, control.HostStats, error) {
+	c, err := control.Dial(d.Path)
+	if err != nil {
+		return nil, control.HostStats{}, err
+	}
+	defer c.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	return c.StatusStats(ctx)
+}
+
+// WaitHostState waits until the host reports the instance for ups in
+// state (e.g. "failed", "running") and returns its status.
+func WaitHostState(tb testing.TB, d *Dir, ups, state string, timeout time.Duration) control.Instance {
+	tb.Helper()
+	var got control.Instance
+	err := waitFor(nil, timeout, func() error {
+		st, _, err := HostStatus(d)
+		if err != nil {
+			return err
+		}
+		for _, in := range st {
+			if in.UPS == ups {
+				got = in
+				if in.State == state {
+					return nil
+				}
+				return fmt.Errorf("[%s] is %s (last error %q)", ups, in.State, in.LastError)
+			}
+		}
+		return fmt.Errorf("the host has no instance [%s]", ups)
+	})
+	if err != nil {
+		tb.Fatalf("nuttest: waiting for [%s] to be %s: %v", ups, state, err)
+	}
+	return got
 }
 
 // HostStatus asks a running nut-driver-host (through its control socket in
@@ -249,6 +308,10 @@ type UpsdConfig struct {
 	// NUT_STATEPATH): two upsds, each with its own directory, can then
 	// read the same drivers.
 	StatePath string
+	// PIDFile runs the upsd with -FF instead of -F: in the foreground,
+	// but with its pid file (NUT_ALTPIDPATH/upsd.pid), so that `upsd -c
+	// reload` and nut-driver-host's resync can signal it.
+	PIDFile bool
 }
 
 // Server is a running upsd, NUT's or gonut's, listening on 127.0.0.1.
@@ -311,7 +374,11 @@ func StartNUTUpsd(tb testing.TB, d *Dir, cfg UpsdConfig) *Server {
 // drivers: use WaitUPS.
 func StartUpsd(tb testing.TB, d *Dir, cfg UpsdConfig) *Server {
 	tb.Helper()
-	return startUpsd(tb, d, cfg, Program(tb, PkgUpsd), "-u", RunAsUser(), "-F")
+	fg := "-F"
+	if cfg.PIDFile {
+		fg = "-FF"
+	}
+	return startUpsd(tb, d, cfg, Program(tb, PkgUpsd), "-u", RunAsUser(), fg)
 }
 
 func startUpsd(tb testing.TB, d *Dir, cfg UpsdConfig, prog string, args ...string) *Server {

@@ -11,9 +11,14 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"regexp"
+	"strconv"
+	"strings"
 
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/status"
 
 	"github.com/gonut/gonut/sdk/internal/pb"
 )
@@ -24,7 +29,33 @@ import (
 const ProtocolMajor = 1
 
 // ProtocolMinor is the highest minor feature level this SDK speaks.
-const ProtocolMinor = 0
+//
+//	0  Capabilities, Run, InstCmd, SetVar
+//	1  Shutdown and Reload calls; the plugin lists FeatureShutdown and
+//	   FeatureReload in its Capabilities when its driver supports them
+const ProtocolMinor = 1
+
+// Feature names a plugin lists in Capabilities.Features. A peer ignores
+// names it does not know: they come from a newer SDK.
+const (
+	// FeatureShutdown: the driver implements sdk.Shutdowner, so Shutdown
+	// can succeed. Without it, Shutdown answers "not supported".
+	FeatureShutdown = "shutdown"
+	// FeatureReload: the driver implements sdk.Reloader, so Reload applies
+	// a new configuration without a restart. Without it, Reload answers
+	// "not supported" and the host restarts the instance instead.
+	FeatureReload = "reload"
+)
+
+// HasFeature reports whether c lists the feature name.
+func (c Capabilities) HasFeature(name string) bool {
+	for _, f := range c.Features {
+		if f == name {
+			return true
+		}
+	}
+	return false
+}
 
 // PluginName is the name the driver is dispensed under.
 const PluginName = "driver"
@@ -76,6 +107,11 @@ type Result struct {
 	Message string
 }
 
+// NotSupported reports whether the plugin does not support the request:
+// StatUnknown, which Shutdown and Reload also answer for a driver without
+// the optional interface and for a plugin older than the call.
+func (r Result) NotSupported() bool { return r.Status == StatUnknown }
+
 // NUT's STAT_INSTCMD_* and STAT_SET_* codes (drivers/upshandler.h).
 const (
 	StatHandled    = 0 // STAT_INSTCMD_HANDLED / STAT_SET_HANDLED
@@ -92,6 +128,12 @@ type Server interface {
 	Run(ctx context.Context, req RunRequest, send func(Update) error) error
 	InstCmd(ctx context.Context, cmd, param string) (Result, error)
 	SetVar(ctx context.Context, name, value string) (Result, error)
+	// Shutdown runs the driver's shutdown sequence on the running instance
+	// (minor 1).
+	Shutdown(ctx context.Context) (Result, error)
+	// Reload hands the running instance a re-read configuration; only
+	// req's Options, Global and ConfPath are used (minor 1).
+	Reload(ctx context.Context, req RunRequest) (Result, error)
 }
 
 // Instance is the host's view of one running plugin.
@@ -101,6 +143,15 @@ type Instance interface {
 	Run(ctx context.Context, req RunRequest) (recv func() (Update, error), err error)
 	InstCmd(ctx context.Context, cmd, param string) (Result, error)
 	SetVar(ctx context.Context, name, value string) (Result, error)
+	// Shutdown tells the UPS of the running instance to cut its load
+	// (NUT's `driver -k`), waiting for the driver's shutdown sequence.
+	// A Result with NotSupported() true means the driver has no shutdown
+	// support or the plugin predates the call; err is a transport failure.
+	Shutdown(ctx context.Context) (Result, error)
+	// Reload hands the running instance its re-read ups.conf section
+	// (req's Options, Global and ConfPath). NotSupported() means the host
+	// must restart the instance for the new configuration to apply.
+	Reload(ctx context.Context, req RunRequest) (Result, error)
 }
 
 // GRPCPlugin implements goplugin.GRPCPlugin for both sides.
@@ -177,6 +228,22 @@ func (s *grpcServer) SetVar(ctx context.Context, req *pb.SetVarRequest) (*pb.Cmd
 	return &pb.CmdResult{Status: int32(r.Status), Message: r.Message}, nil
 }
 
+func (s *grpcServer) Shutdown(ctx context.Context, _ *pb.ShutdownRequest) (*pb.CmdResult, error) {
+	r, err := s.impl.Shutdown(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CmdResult{Status: int32(r.Status), Message: r.Message}, nil
+}
+
+func (s *grpcServer) Reload(ctx context.Context, req *pb.ReloadRequest) (*pb.CmdResult, error) {
+	r, err := s.impl.Reload(ctx, RunRequest{Options: optionsFromPB(req.Options), Global: optionsFromPB(req.Global), ConfPath: req.ConfPath})
+	if err != nil {
+		return nil, err
+	}
+	return &pb.CmdResult{Status: int32(r.Status), Message: r.Message}, nil
+}
+
 type grpcClient struct{ c pb.DriverClient }
 
 func (c *grpcClient) Capabilities(ctx context.Context, host Capabilities) (Capabilities, error) {
@@ -225,6 +292,91 @@ func (c *grpcClient) SetVar(ctx context.Context, name, value string) (Result, er
 		return Result{}, fmt.Errorf("set %s: %w", name, err)
 	}
 	return Result{Status: int(r.Status), Message: r.Message}, nil
+}
+
+func (c *grpcClient) Shutdown(ctx context.Context) (Result, error) {
+	r, err := c.c.Shutdown(ctx, &pb.ShutdownRequest{})
+	if status.Code(err) == codes.Unimplemented {
+		return Result{Status: StatUnknown, Message: "shutdown not supported: the plugin was built with an SDK older than protocol 1.1"}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("shutdown: %w", err)
+	}
+	return Result{Status: int(r.Status), Message: r.Message}, nil
+}
+
+func (c *grpcClient) Reload(ctx context.Context, req RunRequest) (Result, error) {
+	r, err := c.c.Reload(ctx, &pb.ReloadRequest{Options: optionsToPB(req.Options), Global: optionsToPB(req.Global), ConfPath: req.ConfPath})
+	if status.Code(err) == codes.Unimplemented {
+		return Result{Status: StatUnknown, Message: "reload not supported: the plugin was built with an SDK older than protocol 1.1"}, nil
+	}
+	if err != nil {
+		return Result{}, fmt.Errorf("reload: %w", err)
+	}
+	return Result{Status: int(r.Status), Message: r.Message}, nil
+}
+
+// IncompatibleError is a handshake between a host and a plugin that share
+// no protocol major version.
+type IncompatibleError struct {
+	Path   string // the plugin executable
+	Plugin int    // the major the plugin speaks
+	Host   []int  // the majors the host speaks
+	Err    error  // go-plugin's own error
+}
+
+func (e *IncompatibleError) Error() string {
+	host := make([]string, len(e.Host))
+	for i, v := range e.Host {
+		host[i] = strconv.Itoa(v)
+	}
+	newer := "newer"
+	if len(e.Host) > 0 && e.Plugin < e.Host[0] {
+		newer = "older"
+	}
+	return fmt.Sprintf("%s speaks gonut driver protocol %d but this host speaks protocol %s: "+
+		"the driver was built with a %s gonut SDK than this host; rebuild it against the SDK "+
+		"of this gonut release (github.com/gonut/gonut/sdk, protocol %s), or run a nut-driver-host "+
+		"that speaks protocol %d", e.Path, e.Plugin, strings.Join(host, ", "), newer, strings.Join(host, ", "), e.Plugin)
+}
+
+func (e *IncompatibleError) Unwrap() error { return e.Err }
+
+// go-plugin's wording (client.go, checkProtoVersion).
+var incompatibleRE = regexp.MustCompile(`(?i)incompatible API version with plugin\. Plugin version: (\d+), Client versions: \[([\d ]*)\]`)
+
+// ExplainStartError turns go-plugin's error for a plugin of another
+// protocol major into an *IncompatibleError that names both versions and
+// says what to do; other errors come back unchanged. The host wraps the
+// error of goplugin.Client.Client() with it.
+func ExplainStartError(path string, err error) error {
+	if err == nil {
+		return nil
+	}
+	m := incompatibleRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	e := &IncompatibleError{Path: path, Err: err}
+	e.Plugin, _ = strconv.Atoi(m[1])
+	for _, f := range strings.Fields(m[2]) {
+		if v, convErr := strconv.Atoi(f); convErr == nil {
+			e.Host = append(e.Host, v)
+		}
+	}
+	return e
+}
+
+// HostMajors parses PLUGIN_PROTOCOL_VERSIONS, the list of protocol majors
+// go-plugin's host side offers a plugin it starts. ok is false when the
+// variable is unset or holds no number.
+func HostMajors(env string) (majors []int, ok bool) {
+	for _, f := range strings.Split(env, ",") {
+		if v, err := strconv.Atoi(strings.TrimSpace(f)); err == nil {
+			majors = append(majors, v)
+		}
+	}
+	return majors, len(majors) > 0
 }
 
 func optionsFromPB(in []*pb.Option) []Option {

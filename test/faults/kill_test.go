@@ -78,91 +78,100 @@ var killCases = []killCase{
 // is gone or has seen its successor's; and every time, fresh data comes
 // back by itself.
 func TestKillPluginWhileClientsPoll(t *testing.T) {
-	const kills = 4
 	for _, kc := range killCases {
-		t.Run(kc.name, func(t *testing.T) {
-			nuttest.Build(t, append([]string{nuttest.PkgHost, nuttest.PkgUpsd}, kc.pkgs...)...)
-			d := nuttest.NewDir(t)
-			d.WriteUPSConf(t, nil, kc.section)
-			values := []string{kc.setup(t, d)}
-			nuttest.StartHost(t, d)
-			s := nuttest.StartUpsd(t, d, nuttest.UpsdConfig{})
-			ups := kc.section.Name
-			s.WaitUPS(t, ups)
-			pid := nuttest.PluginPID(t, d, ups, giveUp)
-			if values[0] == "" {
-				values[0] = strconv.Itoa(pid)
-			}
-			want := func(k int) string { return fmt.Sprintf("VAR %s %s %q", ups, kc.varName, values[k]) }
-
-			ps, stop := startPollers(t, 4, s.Addr(), "GET VAR "+ups+" "+kc.varName, 500*time.Microsecond)
-			waitAllSee(t, ps, want(0), "before the first kill")
-
-			var killedAt []time.Time
-			for k := 1; k <= kills; k++ {
-				if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
-					t.Fatalf("kill -STOP %d: %v", pid, err)
-				}
-				v := kc.next(t, d, k)
-				killedAt = append(killedAt, time.Now())
-				if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
-					t.Fatalf("kill -9 %d: %v", pid, err)
-				}
-				if !nuttest.WaitGone(pid, 5*time.Second) {
-					t.Fatalf("plugin %d survived SIGKILL", pid)
-				}
-				next := nuttest.PluginPID(t, d, ups, giveUp, pid)
-				if v == "" {
-					v = strconv.Itoa(next)
-				}
-				values = append(values, v)
-				waitAllSee(t, ps, want(k), fmt.Sprintf("after kill %d of plugin %d", k, pid))
-				pid = next
-			}
-			rs := stop()
-
-			level := func(r reply) (int, error) {
-				if code := errCode(r.line); code != "" {
-					if !availabilityErr(code) {
-						return 0, fmt.Errorf("unexpected %q", r.line)
-					}
-					k := -1
-					for i, at := range killedAt {
-						if at.Before(r.recv) {
-							k = i
-						}
-					}
-					if k < 0 {
-						return 0, fmt.Errorf("%q before any kill, while the driver was running", r.line)
-					}
-					return 2*k + 1, nil
-				}
-				v, ok := varValue(r.line, ups, kc.varName)
-				if !ok {
-					return 0, fmt.Errorf("malformed reply %q", r.line)
-				}
-				for k, want := range values {
-					if v == want {
-						return 2 * k, nil
-					}
-				}
-				return 0, fmt.Errorf("%s %q belongs to no generation %q", kc.varName, v, values)
-			}
-			reportViolations(t, violations(rs, level), len(rs))
-			t.Logf("%d kills, %d replies: %s", kills, len(rs), tally(rs, func(l string) string {
-				if c := errCode(l); c != "" {
-					return "ERR " + c
-				}
-				v, _ := varValue(l, ups, kc.varName)
-				for k, want := range values {
-					if v == want {
-						return "generation " + strconv.Itoa(k)
-					}
-				}
-				return l
-			}))
-		})
+		t.Run(kc.name, func(t *testing.T) { killWhilePolling(t, kc, 4, nil, nil) })
 	}
+}
+
+// killWhilePolling runs kc's driver under a host started with hostArgs,
+// kills its plugin kills times while clients poll, and checks every reply.
+// after(k, d) runs once kill k's successor serves fresh data.
+func killWhilePolling(t *testing.T, kc killCase, kills int, hostArgs []string, after func(k int, d *nuttest.Dir)) {
+	nuttest.Build(t, append([]string{nuttest.PkgHost, nuttest.PkgUpsd}, kc.pkgs...)...)
+	d := nuttest.NewDir(t)
+	// retrydelay = 0: consecutive kills back off from 100 ms,
+	// not from NUT's 5 s.
+	d.WriteUPSConf(t, []string{"retrydelay = 0"}, kc.section)
+	values := []string{kc.setup(t, d)}
+	nuttest.StartHostArgs(t, d, hostArgs...)
+	s := nuttest.StartUpsd(t, d, nuttest.UpsdConfig{})
+	ups := kc.section.Name
+	s.WaitUPS(t, ups)
+	pid := nuttest.PluginPID(t, d, ups, giveUp)
+	if values[0] == "" {
+		values[0] = strconv.Itoa(pid)
+	}
+	want := func(k int) string { return fmt.Sprintf("VAR %s %s %q", ups, kc.varName, values[k]) }
+
+	ps, stop := startPollers(t, 4, s.Addr(), "GET VAR "+ups+" "+kc.varName, 500*time.Microsecond)
+	waitAllSee(t, ps, want(0), "before the first kill")
+
+	var killedAt []time.Time
+	for k := 1; k <= kills; k++ {
+		if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+			t.Fatalf("kill -STOP %d: %v", pid, err)
+		}
+		v := kc.next(t, d, k)
+		killedAt = append(killedAt, time.Now())
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatalf("kill -9 %d: %v", pid, err)
+		}
+		if !nuttest.WaitGone(pid, 5*time.Second) {
+			t.Fatalf("plugin %d survived SIGKILL", pid)
+		}
+		next := nuttest.PluginPID(t, d, ups, giveUp, pid)
+		if v == "" {
+			v = strconv.Itoa(next)
+		}
+		values = append(values, v)
+		waitAllSee(t, ps, want(k), fmt.Sprintf("after kill %d of plugin %d", k, pid))
+		pid = next
+		if after != nil {
+			after(k, d)
+		}
+	}
+	rs := stop()
+
+	level := func(r reply) (int, error) {
+		if code := errCode(r.line); code != "" {
+			if !availabilityErr(code) {
+				return 0, fmt.Errorf("unexpected %q", r.line)
+			}
+			k := -1
+			for i, at := range killedAt {
+				if at.Before(r.recv) {
+					k = i
+				}
+			}
+			if k < 0 {
+				return 0, fmt.Errorf("%q before any kill, while the driver was running", r.line)
+			}
+			return 2*k + 1, nil
+		}
+		v, ok := varValue(r.line, ups, kc.varName)
+		if !ok {
+			return 0, fmt.Errorf("malformed reply %q", r.line)
+		}
+		for k, want := range values {
+			if v == want {
+				return 2 * k, nil
+			}
+		}
+		return 0, fmt.Errorf("%s %q belongs to no generation %q", kc.varName, v, values)
+	}
+	reportViolations(t, violations(rs, level), len(rs))
+	t.Logf("%d kills, %d replies: %s", kills, len(rs), tally(rs, func(l string) string {
+		if c := errCode(l); c != "" {
+			return "ERR " + c
+		}
+		v, _ := varValue(l, ups, kc.varName)
+		for k, want := range values {
+			if v == want {
+				return "generation " + strconv.Itoa(k)
+			}
+		}
+		return l
+	}))
 }
 
 // TestKillHost kills nut-driver-host with SIGKILL: every plugin must exit
@@ -267,7 +276,7 @@ func TestStoppedPlugin(t *testing.T) {
 	nuttest.Build(t, nuttest.PkgHost, nuttest.PkgUpsd, pkgBenchDriver)
 	d := nuttest.NewDir(t)
 	sec := nuttest.Section{Name: "s", Driver: "benchdriver", Port: "none", Options: []string{"pollinterval = 1"}}
-	d.WriteUPSConf(t, nil, sec)
+	d.WriteUPSConf(t, []string{"retrydelay = 0"}, sec)
 	nuttest.StartHost(t, d)
 	s := nuttest.StartUpsd(t, d, nuttest.UpsdConfig{})
 	s.WaitUPS(t, sec.Name)
@@ -287,7 +296,17 @@ func TestStoppedPlugin(t *testing.T) {
 		}
 	})
 	next := nuttest.PluginPID(t, d, sec.Name, giveUp, pid)
+	replaced := time.Since(stoppedAt)
 	fresh := fmt.Sprintf("VAR s ups.pid %q", strconv.Itoa(next))
+	// The host killed it for its silence, and says so.
+	st, _, err := nuttest.HostStatus(d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(st) != 1 || !strings.Contains(st[0].LastError, "hung: no heartbeat for 5s") || st[0].ExitStatus != "signal: killed" {
+		t.Errorf("the host's status does not say the plugin hung and was killed: %+v", st)
+	}
+	t.Logf("stopped plugin replaced %s after SIGSTOP (deadline: 3 × pollinterval 1 s + 2 s = 5 s)", replaced.Round(time.Millisecond))
 	waitAllSee(t, ps, fresh, "after SIGSTOP")
 	if !nuttest.WaitGone(pid, 5*time.Second) {
 		t.Errorf("the host started a successor but left the stopped plugin %d running", pid)

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,11 +15,7 @@ import (
 )
 
 func TestStartStopLikeNUT(t *testing.T) {
-	bin := t.TempDir()
-	out, err := exec.Command("go", "build", "-o", bin+"/", ".", "../../host/cmd/nut-driver-host", "../../host/internal/testdriver").CombinedOutput()
-	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
-	}
+	bin := programs(t)
 	dir := t.TempDir()
 	conf := "[a]\n driver = testdriver\n port = x\n[b]\n driver = testdriver\n port = y\n[bad]\n driver = testdriver\n port = z\n fail_init\n"
 	if err := os.WriteFile(filepath.Join(dir, "ups.conf"), []byte(conf), 0o644); err != nil {
@@ -63,6 +60,40 @@ func TestStartStopLikeNUT(t *testing.T) {
 	c.Close()
 	if err != nil || len(st) != 3 {
 		t.Fatalf("status: %+v %v", st, err)
+	}
+	// status: NUT's table; a runs, bad is failing to start.
+	out3, code := upsdrvctl("status")
+	var aPID int
+	for _, in := range st {
+		if in.UPS == "a" {
+			aPID = in.PID
+		}
+	}
+	if row := fmt.Sprintf("a          \t testdriver\tRUNNING\t%d\tRESPONSIVE\t%d\tOL\n", aPID, aPID); code != 0 || !strings.Contains(out3, row) ||
+		!strings.Contains(out3, "bad        \t testdriver\tSTOPPED\t-1\tNOT_RESPONSIVE\tN/A\t\n") {
+		t.Errorf("status: %d %q", code, out3)
+	}
+	// -c dump: the host's own use, then a's state.
+	if out, code := upsdrvctl("-c", "dump", "a"); code != 0 || !strings.Contains(out, "goroutines") ||
+		!strings.Contains(out, "# UPS a\n") || !strings.Contains(out, "SETINFO driver.state \"running\"\n") || !strings.Contains(out, "SETINFO ups.status \"OL\"\n") {
+		t.Errorf("-c dump a: %d %q", code, out)
+	}
+	// -c reload: a new section in ups.conf is started.
+	if err := os.WriteFile(filepath.Join(dir, "ups.conf"), []byte(conf+"[new]\n driver = testdriver\n port = n\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	// bad is unchanged: it is left to its retries, not reported again.
+	if out, code := upsdrvctl("-c", "reload"); code != 0 {
+		t.Errorf("-c reload: %d %q", code, out)
+	}
+	if out, code := upsdrvctl("status", "new"); code != 0 || !strings.Contains(out, "\tRUNNING\t") {
+		t.Errorf("status new after reload: %d %q", code, out)
+	}
+	if out, code := upsdrvctl("-c", "exit", "new"); code != 0 {
+		t.Errorf("-c exit new: %d %q", code, out)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "testdriver-new")); err == nil {
+		t.Error("new's socket is still there after -c exit new")
 	}
 	if out, code := upsdrvctl("stop", "b"); code != 0 {
 		t.Errorf("stop b: %d %q", code, out)

@@ -44,10 +44,19 @@ func run(args []string) int {
 	jsonLog := fs.Bool("json", false, "log as JSON")
 	showVer := fs.Bool("V", false, "print the version and exit")
 	fs.Var(&debug, "D", "raise the debug level (repeatable)")
+	firstRetry := fs.Duration("first-retry", 0, "delay before restarting a driver after a healthy run (default 100ms)")
+	maxBackoff := fs.Duration("max-backoff", 0, "longest delay between restarts (default 30s)")
+	healthyRun := fs.Duration("healthy-run", 0, "a run this long resets the backoff (default 10s)")
+	crashLoop := fs.Int("crash-loop", 0, "failed runs in a row that make an instance 'failed' (default 5)")
+	cooldown := fs.Duration("cooldown", 0, "a failed instance is retried after this (default 60s)")
+	hangMin := fs.Duration("hang-min", 0, "shortest heartbeat deadline before a plugin counts as hung (default 5s)")
+	watch := fs.Duration("watch", time.Second, "check ups.conf for changes this often and resync (0: only on SIGHUP)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: nut-driver-host [-F|-B] [-D] [-u user] [-idle] [ups ...]\n\n"+
-			"Starts a gonut driver plugin for every section of NUT_CONFPATH/ups.conf (or the named\n"+
-			"ones) and serves each as NUT_STATEPATH/<driver>-<ups> for upsd.\n\n")
+		fmt.Fprintf(fs.Output(), "usage: nut-driver-host [-F|-B] [-D] [-u user] [-idle] [-json] [ups ...]\n\n"+
+			"Starts a driver for every section of NUT_CONFPATH/ups.conf (or the named ones) and\n"+
+			"supervises it: a gonut plugin is served as NUT_STATEPATH/<driver>-<ups> for upsd; a\n"+
+			"NUT driver runs as `<driver> -a <ups> -F` and serves that socket itself. SIGHUP or a\n"+
+			"change of ups.conf on disk resyncs the instances with the file.\n\n")
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
@@ -83,7 +92,9 @@ func run(args []string) int {
 	}
 	log := hclog.New(&hclog.LoggerOptions{Name: "host", Level: level, Output: out, JSONFormat: *jsonLog})
 
-	h, err := host.New(host.Config{Logger: log, Debug: int(debug)})
+	h, err := host.New(host.Config{Logger: log, Debug: int(debug), User: *runAs, Idle: *idle || len(fs.Args()) > 0,
+		FirstRetry: *firstRetry, MaxBackoff: *maxBackoff, HealthyRun: *healthyRun, CrashLoop: *crashLoop,
+		Cooldown: *cooldown, HangMinimum: *hangMin})
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "nut-driver-host: %v\n", err)
 		return 1
@@ -98,7 +109,8 @@ func run(args []string) int {
 		return 1
 	}
 	ctlErr := make(chan error, 1)
-	go func() { ctlErr <- control.Serve(ctx, h.StatePath(), b) }()
+	owner := control.Owner{User: h.Conf().User, Group: h.Conf().Group}
+	go func() { ctlErr <- control.Serve(ctx, h.StatePath(), owner, b) }()
 	select {
 	case err := <-ctlErr:
 		if err != nil {
@@ -124,7 +136,12 @@ func run(args []string) int {
 	go func() {
 		for s := range sigs {
 			if s == syscall.SIGHUP {
-				log.Info("SIGHUP: ups.conf resync is not implemented yet; restart the host to apply changes")
+				log.Info("SIGHUP: resyncing with ups.conf")
+				go func() {
+					if _, err := h.Resync(ctx); err != nil {
+						log.Error("resync", "error", err)
+					}
+				}()
 				continue
 			}
 			log.Info("signal; stopping every driver", "signal", s)
@@ -140,6 +157,9 @@ func run(args []string) int {
 				log.Error("driver failed to start", "error", e)
 			}
 		}
+	}
+	if *watch > 0 {
+		go h.Watch(ctx, *watch)
 	}
 	<-ctx.Done()
 	h.Stop()
@@ -207,14 +227,38 @@ type backend struct {
 	exit context.CancelFunc
 }
 
-func (b *backend) Start(ctx context.Context, ups ...string) error { return b.h.Start(ctx, ups...) }
-func (b *backend) Stop(ups ...string) error                       { return b.h.Stop(ups...) }
-func (b *backend) Exit()                                          { b.exit() }
+func (b *backend) Start(ctx context.Context, ups ...string) error   { return b.h.Start(ctx, ups...) }
+func (b *backend) Stop(ups ...string) error                         { return b.h.Stop(ups...) }
+func (b *backend) Restart(ctx context.Context, ups ...string) error { return b.h.Restart(ctx, ups...) }
+func (b *backend) Dump(ups ...string) (map[string][]string, error)  { return b.h.Dump(ups...) }
+func (b *backend) Exit()                                            { b.exit() }
+
 func (b *backend) Status() []control.Instance {
 	var out []control.Instance
 	for _, s := range b.h.Status() {
 		out = append(out, control.Instance{UPS: s.UPS, Driver: s.Driver, Path: s.Path, State: string(s.State),
-			PID: s.PID, Restarts: s.Restarts, LastError: s.LastError})
+			PID: s.PID, Restarts: s.Restarts, LastError: s.LastError, Kind: string(s.Kind), Since: s.Since,
+			Failures: s.Failures, ExitStatus: s.ExitStatus, UPSStatus: s.UPSStatus, SDOrder: s.SDOrder})
 	}
 	return out
+}
+
+func (b *backend) Stats() control.HostStats {
+	s := host.ReadStats()
+	return control.HostStats{PID: os.Getpid(), Goroutines: s.Goroutines, FDs: s.FDs, RSSBytes: s.RSSBytes}
+}
+
+func (b *backend) Resync(ctx context.Context) (control.ResyncResult, error) {
+	r, err := b.h.Resync(ctx)
+	return control.ResyncResult{Added: r.Added, Removed: r.Removed, Restarted: r.Restarted, Reloaded: r.Reloaded,
+		UpsdPID: r.UpsdSignalled}, err
+}
+
+func (b *backend) Shutdown(ctx context.Context, ups ...string) ([]control.ShutdownStep, error) {
+	steps, err := b.h.Shutdown(ctx, ups...)
+	var out []control.ShutdownStep
+	for _, s := range steps {
+		out = append(out, control.ShutdownStep{UPS: s.UPS, Driver: s.Driver, SDOrder: s.SDOrder, Err: s.Err})
+	}
+	return out, err
 }

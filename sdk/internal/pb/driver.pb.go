@@ -565,6 +565,104 @@ func (x *CmdResult) GetMessage() string {
 	return ""
 }
 
+// ShutdownRequest is empty: the instance shuts down the UPS it runs.
+type ShutdownRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ShutdownRequest) Reset() {
+	*x = ShutdownRequest{}
+	mi := &file_driver_proto_msgTypes[9]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ShutdownRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ShutdownRequest) ProtoMessage() {}
+
+func (x *ShutdownRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_driver_proto_msgTypes[9]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ShutdownRequest.ProtoReflect.Descriptor instead.
+func (*ShutdownRequest) Descriptor() ([]byte, []int) {
+	return file_driver_proto_rawDescGZIP(), []int{9}
+}
+
+// ReloadRequest carries the re-read configuration of the running instance.
+type ReloadRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Options       []*Option              `protobuf:"bytes,1,rep,name=options,proto3" json:"options,omitempty"` // the section, in file order
+	Global        []*Option              `protobuf:"bytes,2,rep,name=global,proto3" json:"global,omitempty"`   // ups.conf global part
+	ConfPath      string                 `protobuf:"bytes,3,opt,name=conf_path,json=confPath,proto3" json:"conf_path,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ReloadRequest) Reset() {
+	*x = ReloadRequest{}
+	mi := &file_driver_proto_msgTypes[10]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ReloadRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ReloadRequest) ProtoMessage() {}
+
+func (x *ReloadRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_driver_proto_msgTypes[10]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ReloadRequest.ProtoReflect.Descriptor instead.
+func (*ReloadRequest) Descriptor() ([]byte, []int) {
+	return file_driver_proto_rawDescGZIP(), []int{10}
+}
+
+func (x *ReloadRequest) GetOptions() []*Option {
+	if x != nil {
+		return x.Options
+	}
+	return nil
+}
+
+func (x *ReloadRequest) GetGlobal() []*Option {
+	if x != nil {
+		return x.Global
+	}
+	return nil
+}
+
+func (x *ReloadRequest) GetConfPath() string {
+	if x != nil {
+		return x.ConfPath
+	}
+	return ""
+}
+
 var File_driver_proto protoreflect.FileDescriptor
 
 const file_driver_proto_rawDesc = "" +
@@ -608,12 +706,19 @@ const file_driver_proto_rawDesc = "" +
 	"\x05value\x18\x02 \x01(\tR\x05value\"=\n" +
 	"\tCmdResult\x12\x16\n" +
 	"\x06status\x18\x01 \x01(\x05R\x06status\x12\x18\n" +
-	"\amessage\x18\x02 \x01(\tR\amessage2\xb2\x02\n" +
+	"\amessage\x18\x02 \x01(\tR\amessage\"\x11\n" +
+	"\x0fShutdownRequest\"\x90\x01\n" +
+	"\rReloadRequest\x121\n" +
+	"\aoptions\x18\x01 \x03(\v2\x17.gonut.driver.v1.OptionR\aoptions\x12/\n" +
+	"\x06global\x18\x02 \x03(\v2\x17.gonut.driver.v1.OptionR\x06global\x12\x1b\n" +
+	"\tconf_path\x18\x03 \x01(\tR\bconfPath2\xc2\x03\n" +
 	"\x06Driver\x12[\n" +
 	"\fCapabilities\x12$.gonut.driver.v1.CapabilitiesRequest\x1a%.gonut.driver.v1.CapabilitiesResponse\x12=\n" +
 	"\x03Run\x12\x1b.gonut.driver.v1.RunRequest\x1a\x17.gonut.driver.v1.Update0\x01\x12F\n" +
 	"\aInstCmd\x12\x1f.gonut.driver.v1.InstCmdRequest\x1a\x1a.gonut.driver.v1.CmdResult\x12D\n" +
-	"\x06SetVar\x12\x1e.gonut.driver.v1.SetVarRequest\x1a\x1a.gonut.driver.v1.CmdResultB(Z&github.com/gonut/gonut/sdk/internal/pbb\x06proto3"
+	"\x06SetVar\x12\x1e.gonut.driver.v1.SetVarRequest\x1a\x1a.gonut.driver.v1.CmdResult\x12H\n" +
+	"\bShutdown\x12 .gonut.driver.v1.ShutdownRequest\x1a\x1a.gonut.driver.v1.CmdResult\x12D\n" +
+	"\x06Reload\x12\x1e.gonut.driver.v1.ReloadRequest\x1a\x1a.gonut.driver.v1.CmdResultB(Z&github.com/gonut/gonut/sdk/internal/pbb\x06proto3"
 
 var (
 	file_driver_proto_rawDescOnce sync.Once
@@ -627,7 +732,7 @@ func file_driver_proto_rawDescGZIP() []byte {
 	return file_driver_proto_rawDescData
 }
 
-var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 9)
+var file_driver_proto_msgTypes = make([]protoimpl.MessageInfo, 11)
 var file_driver_proto_goTypes = []any{
 	(*CapabilitiesRequest)(nil),  // 0: gonut.driver.v1.CapabilitiesRequest
 	(*CapabilitiesResponse)(nil), // 1: gonut.driver.v1.CapabilitiesResponse
@@ -638,24 +743,32 @@ var file_driver_proto_goTypes = []any{
 	(*InstCmdRequest)(nil),       // 6: gonut.driver.v1.InstCmdRequest
 	(*SetVarRequest)(nil),        // 7: gonut.driver.v1.SetVarRequest
 	(*CmdResult)(nil),            // 8: gonut.driver.v1.CmdResult
+	(*ShutdownRequest)(nil),      // 9: gonut.driver.v1.ShutdownRequest
+	(*ReloadRequest)(nil),        // 10: gonut.driver.v1.ReloadRequest
 }
 var file_driver_proto_depIdxs = []int32{
-	2, // 0: gonut.driver.v1.RunRequest.options:type_name -> gonut.driver.v1.Option
-	2, // 1: gonut.driver.v1.RunRequest.global:type_name -> gonut.driver.v1.Option
-	4, // 2: gonut.driver.v1.Update.msgs:type_name -> gonut.driver.v1.Msg
-	0, // 3: gonut.driver.v1.Driver.Capabilities:input_type -> gonut.driver.v1.CapabilitiesRequest
-	3, // 4: gonut.driver.v1.Driver.Run:input_type -> gonut.driver.v1.RunRequest
-	6, // 5: gonut.driver.v1.Driver.InstCmd:input_type -> gonut.driver.v1.InstCmdRequest
-	7, // 6: gonut.driver.v1.Driver.SetVar:input_type -> gonut.driver.v1.SetVarRequest
-	1, // 7: gonut.driver.v1.Driver.Capabilities:output_type -> gonut.driver.v1.CapabilitiesResponse
-	5, // 8: gonut.driver.v1.Driver.Run:output_type -> gonut.driver.v1.Update
-	8, // 9: gonut.driver.v1.Driver.InstCmd:output_type -> gonut.driver.v1.CmdResult
-	8, // 10: gonut.driver.v1.Driver.SetVar:output_type -> gonut.driver.v1.CmdResult
-	7, // [7:11] is the sub-list for method output_type
-	3, // [3:7] is the sub-list for method input_type
-	3, // [3:3] is the sub-list for extension type_name
-	3, // [3:3] is the sub-list for extension extendee
-	0, // [0:3] is the sub-list for field type_name
+	2,  // 0: gonut.driver.v1.RunRequest.options:type_name -> gonut.driver.v1.Option
+	2,  // 1: gonut.driver.v1.RunRequest.global:type_name -> gonut.driver.v1.Option
+	4,  // 2: gonut.driver.v1.Update.msgs:type_name -> gonut.driver.v1.Msg
+	2,  // 3: gonut.driver.v1.ReloadRequest.options:type_name -> gonut.driver.v1.Option
+	2,  // 4: gonut.driver.v1.ReloadRequest.global:type_name -> gonut.driver.v1.Option
+	0,  // 5: gonut.driver.v1.Driver.Capabilities:input_type -> gonut.driver.v1.CapabilitiesRequest
+	3,  // 6: gonut.driver.v1.Driver.Run:input_type -> gonut.driver.v1.RunRequest
+	6,  // 7: gonut.driver.v1.Driver.InstCmd:input_type -> gonut.driver.v1.InstCmdRequest
+	7,  // 8: gonut.driver.v1.Driver.SetVar:input_type -> gonut.driver.v1.SetVarRequest
+	9,  // 9: gonut.driver.v1.Driver.Shutdown:input_type -> gonut.driver.v1.ShutdownRequest
+	10, // 10: gonut.driver.v1.Driver.Reload:input_type -> gonut.driver.v1.ReloadRequest
+	1,  // 11: gonut.driver.v1.Driver.Capabilities:output_type -> gonut.driver.v1.CapabilitiesResponse
+	5,  // 12: gonut.driver.v1.Driver.Run:output_type -> gonut.driver.v1.Update
+	8,  // 13: gonut.driver.v1.Driver.InstCmd:output_type -> gonut.driver.v1.CmdResult
+	8,  // 14: gonut.driver.v1.Driver.SetVar:output_type -> gonut.driver.v1.CmdResult
+	8,  // 15: gonut.driver.v1.Driver.Shutdown:output_type -> gonut.driver.v1.CmdResult
+	8,  // 16: gonut.driver.v1.Driver.Reload:output_type -> gonut.driver.v1.CmdResult
+	11, // [11:17] is the sub-list for method output_type
+	5,  // [5:11] is the sub-list for method input_type
+	5,  // [5:5] is the sub-list for extension type_name
+	5,  // [5:5] is the sub-list for extension extendee
+	0,  // [0:5] is the sub-list for field type_name
 }
 
 func init() { file_driver_proto_init() }
@@ -669,7 +782,7 @@ func file_driver_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_driver_proto_rawDesc), len(file_driver_proto_rawDesc)),
 			NumEnums:      0,
-			NumMessages:   9,
+			NumMessages:   11,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

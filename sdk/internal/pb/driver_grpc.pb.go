@@ -30,6 +30,8 @@ const (
 	Driver_Run_FullMethodName          = "/gonut.driver.v1.Driver/Run"
 	Driver_InstCmd_FullMethodName      = "/gonut.driver.v1.Driver/InstCmd"
 	Driver_SetVar_FullMethodName       = "/gonut.driver.v1.Driver/SetVar"
+	Driver_Shutdown_FullMethodName     = "/gonut.driver.v1.Driver/Shutdown"
+	Driver_Reload_FullMethodName       = "/gonut.driver.v1.Driver/Reload"
 )
 
 // DriverClient is the client API for Driver service.
@@ -45,6 +47,13 @@ type DriverClient interface {
 	InstCmd(ctx context.Context, in *InstCmdRequest, opts ...grpc.CallOption) (*CmdResult, error)
 	// SetVar writes a variable (NUT's setvar handler).
 	SetVar(ctx context.Context, in *SetVarRequest, opts ...grpc.CallOption) (*CmdResult, error)
+	// Shutdown tells the UPS to cut its load (NUT's upsdrv_shutdown, what
+	// `driver -k` and `upsdrvctl shutdown` do) through the running instance.
+	// Added in minor 1; a plugin without it answers UNIMPLEMENTED.
+	Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*CmdResult, error)
+	// Reload hands the running instance its ups.conf section again (NUT's
+	// `driver -c reload`). Added in minor 1.
+	Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*CmdResult, error)
 }
 
 type driverClient struct {
@@ -104,6 +113,26 @@ func (c *driverClient) SetVar(ctx context.Context, in *SetVarRequest, opts ...gr
 	return out, nil
 }
 
+func (c *driverClient) Shutdown(ctx context.Context, in *ShutdownRequest, opts ...grpc.CallOption) (*CmdResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CmdResult)
+	err := c.cc.Invoke(ctx, Driver_Shutdown_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *driverClient) Reload(ctx context.Context, in *ReloadRequest, opts ...grpc.CallOption) (*CmdResult, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(CmdResult)
+	err := c.cc.Invoke(ctx, Driver_Reload_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // DriverServer is the server API for Driver service.
 // All implementations must embed UnimplementedDriverServer
 // for forward compatibility.
@@ -117,6 +146,13 @@ type DriverServer interface {
 	InstCmd(context.Context, *InstCmdRequest) (*CmdResult, error)
 	// SetVar writes a variable (NUT's setvar handler).
 	SetVar(context.Context, *SetVarRequest) (*CmdResult, error)
+	// Shutdown tells the UPS to cut its load (NUT's upsdrv_shutdown, what
+	// `driver -k` and `upsdrvctl shutdown` do) through the running instance.
+	// Added in minor 1; a plugin without it answers UNIMPLEMENTED.
+	Shutdown(context.Context, *ShutdownRequest) (*CmdResult, error)
+	// Reload hands the running instance its ups.conf section again (NUT's
+	// `driver -c reload`). Added in minor 1.
+	Reload(context.Context, *ReloadRequest) (*CmdResult, error)
 	mustEmbedUnimplementedDriverServer()
 }
 
@@ -138,6 +174,12 @@ func (UnimplementedDriverServer) InstCmd(context.Context, *InstCmdRequest) (*Cmd
 }
 func (UnimplementedDriverServer) SetVar(context.Context, *SetVarRequest) (*CmdResult, error) {
 	return nil, status.Error(codes.Unimplemented, "method SetVar not implemented")
+}
+func (UnimplementedDriverServer) Shutdown(context.Context, *ShutdownRequest) (*CmdResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method Shutdown not implemented")
+}
+func (UnimplementedDriverServer) Reload(context.Context, *ReloadRequest) (*CmdResult, error) {
+	return nil, status.Error(codes.Unimplemented, "method Reload not implemented")
 }
 func (UnimplementedDriverServer) mustEmbedUnimplementedDriverServer() {}
 func (UnimplementedDriverServer) testEmbeddedByValue()                {}
@@ -225,6 +267,42 @@ func _Driver_SetVar_Handler(srv interface{}, ctx context.Context, dec func(inter
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Driver_Shutdown_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ShutdownRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DriverServer).Shutdown(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Driver_Shutdown_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DriverServer).Shutdown(ctx, req.(*ShutdownRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Driver_Reload_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ReloadRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(DriverServer).Reload(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Driver_Reload_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(DriverServer).Reload(ctx, req.(*ReloadRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Driver_ServiceDesc is the grpc.ServiceDesc for Driver service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -243,6 +321,14 @@ var Driver_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "SetVar",
 			Handler:    _Driver_SetVar_Handler,
+		},
+		{
+			MethodName: "Shutdown",
+			Handler:    _Driver_Shutdown_Handler,
+		},
+		{
+			MethodName: "Reload",
+			Handler:    _Driver_Reload_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
