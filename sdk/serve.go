@@ -255,6 +255,7 @@ func (r *runtime) run(ctx context.Context, req plugin.RunRequest, send func(plug
 	ticker := time.NewTicker(poll)
 	defer ticker.Stop()
 	failing := false
+	checkedLB := false
 	for {
 		select {
 		case <-ctx.Done():
@@ -282,6 +283,15 @@ func (r *runtime) run(ctx context.Context, req plugin.RunRequest, send func(plug
 		}
 		if err := dev.Commit(); err != nil {
 			return err
+		}
+		// NUT refuses ignorelb once the driver has done its first update
+		// (drivers/main.c, after initinfo and updateinfo): without a
+		// charge or runtime pair to compare, LB could never be raised.
+		if !checkedLB {
+			checkedLB = true
+			if err := dev.checkIgnoreLB(); err != nil {
+				return fmt.Errorf("%s [%s]: %w", r.info.Name, req.UPS, err)
+			}
 		}
 		// The heartbeat: the poll loop is alive.
 		if err := sendUpdate(plugin.Update{}); err != nil {

@@ -183,3 +183,42 @@ func TestRunRefusesUnknownOption(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestRunRefusesIgnoreLBWithoutLevels: NUT's check after the first update.
+// fakeDriver publishes battery.charge but no battery.charge.low, so
+// ignorelb alone is refused, and accepted once the low level is overridden.
+func TestRunRefusesIgnoreLBWithoutLevels(t *testing.T) {
+	for _, tt := range []struct {
+		name string
+		opts []plugin.Option
+		ok   bool
+	}{
+		{"no low level", []plugin.Option{{Key: "ignorelb"}}, false},
+		{"overridden low level", []plugin.Option{{Key: "ignorelb"},
+			{Key: "override.battery.charge.low", Value: "20", HasValue: true}}, true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := dispense(t, NewServer(Info{Name: "fake"}, &fakeDriver{}))
+			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel()
+			recv, err := p.Run(ctx, plugin.RunRequest{UPS: "u1", Options: append([]plugin.Option{
+				{Key: "port", Value: "x", HasValue: true}, {Key: "pollinterval", Value: "1", HasValue: true}}, tt.opts...)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			// Read the snapshot and the first poll's heartbeat.
+			for i := 0; i < 3 && err == nil; i++ {
+				_, err = recv()
+			}
+			if tt.ok {
+				if err != nil {
+					t.Fatalf("ignorelb with a low level: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), "ups.conf [u1]: the 'ignorelb' flag is set") {
+				t.Fatalf("got %v, want NUT's ignorelb refusal", err)
+			}
+		})
+	}
+}
