@@ -61,6 +61,15 @@ type conn struct {
 	lastHeard       time.Time
 	readDL, writeDL time.Time
 	readErr         error // why the last read ended the connection
+
+	// Event-loop clients (poll_linux.go): loop serves the socket fd, and
+	// raw and rw stay nil until a STARTTLS hands the client over to a
+	// goroutine. kickMu orders that hand-over against kick. blockedAt is
+	// when a reply write stopped on a full socket (zero: none pending).
+	loop      *eventLoop
+	fd        int
+	kickMu    sync.Mutex
+	blockedAt time.Time
 }
 
 // deadlineStep is how far the idle deadline may lag behind the last
@@ -72,10 +81,17 @@ func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 	if ta, ok := nc.RemoteAddr().(*net.TCPAddr); ok {
 		addr = ta.IP.String()
 	}
+	c := newConnAddr(s, addr, seq)
+	c.raw, c.rw = nc, nc
+	return c
+}
+
+// newConnAddr makes a client with no connection yet; addr is its IP
+// address as NUT prints it.
+func newConnAddr(s *Server, addr string, seq uint64) *conn {
 	return &conn{
 		srv:  s,
-		raw:  nc,
-		rw:   nc,
+		fd:   -1,
 		seq:  seq,
 		addr: addr,
 		sc:   nutconf.Scanner{MaxWordLen: nutconf.DefaultMaxWordLen, MaxWords: nutconf.DefaultMaxWords},
@@ -85,12 +101,22 @@ func newConn(s *Server, nc net.Conn, seq uint64) *conn {
 // kick makes the client's serve loop end after its current batch.
 func (c *conn) kick() {
 	c.kicked.Store(true)
-	_ = c.raw.SetReadDeadline(time.Now())
+	c.kickMu.Lock()
+	raw, loop := c.raw, c.loop
+	c.kickMu.Unlock()
+	switch {
+	case raw != nil:
+		_ = raw.SetReadDeadline(time.Now())
+	case loop != nil:
+		loop.kick(c)
+	}
 }
 
 // serve reads requests and answers them until the client leaves, idles
-// out, logs out or is kicked. A panic ends this client only.
-func (c *conn) serve() {
+// out, logs out or is kicked. A panic ends this client only. tlsNow: the
+// client already agreed to STARTTLS on an event loop, and "OK STARTTLS"
+// is out; the handshake comes first.
+func (c *conn) serve(tlsNow bool) {
 	defer c.srv.removeConn(c)
 	defer func() { _ = c.rw.Close() }()
 	defer c.logout()
@@ -99,13 +125,15 @@ func (c *conn) serve() {
 			c.logger().Error("panic while serving client; disconnecting it", "panic", r, "stack", string(debug.Stack()))
 		}
 	}()
-	c.debug("client connected")
 	// NUT reads a client's bytes at most ReadBufSize at a time and drops
 	// the rest of a read after a parse error; reading the same way gives
 	// the same answers to the same bytes.
 	c.buf = make([]byte, nutconf.ReadBufSize)
-	c.lastHeard = time.Now()
-	if c.serveStream() && c.startTLS {
+	if !tlsNow {
+		c.debug("client connected")
+		c.lastHeard = time.Now()
+	}
+	if tlsNow || c.serveStream() && c.startTLS {
 		// STARTTLS: the rest of the session is TLS.
 		if c.handshake(c.pending) {
 			c.lastHeard = time.Now()
@@ -171,7 +199,9 @@ func (c *conn) consume(data []byte) bool {
 			c.pending = len(data) - i - 1
 			break
 		}
-		if c.pendingOut() >= flushAt && !c.flush() {
+		// An event loop writes once per read: a read is at most
+		// ReadBufSize bytes of requests, which bounds the batch.
+		if c.loop == nil && c.pendingOut() >= flushAt && !c.flush() {
 			return false
 		}
 	}
@@ -211,6 +241,9 @@ func (c *conn) logEnd() {
 // is gone. A write that cannot go out within the idle time (a client that
 // does not read) fails and drops the client.
 func (c *conn) flush() bool {
+	if c.loop != nil {
+		return c.loop.write(c)
+	}
 	if c.pendingOut() == 0 {
 		return true
 	}
@@ -222,17 +255,25 @@ func (c *conn) flush() bool {
 		_ = c.raw.SetWriteDeadline(c.writeDL)
 	}
 	_, err := c.rw.Write(c.out.Bytes())
+	c.releaseOut()
+	if err != nil {
+		c.debug("write to client failed", "error", err)
+		return false
+	}
+	return true
+}
+
+// releaseOut drops the reply buffer, pooling it unless it is large.
+func (c *conn) releaseOut() {
+	if c.out == nil {
+		return
+	}
 	c.out.Reset()
 	if c.out.Cap() <= maxKeptOut {
 		// Long lists' buffers are left to the collector.
 		outPool.Put(c.out)
 	}
 	c.out = nil
-	if err != nil {
-		c.debug("write to client failed", "error", err)
-		return false
-	}
-	return true
 }
 
 // outPool holds reply buffers between batches.

@@ -185,3 +185,42 @@ func TestTrackingIDs(t *testing.T) {
 		t.Errorf("expired entry: %q", got)
 	}
 }
+
+// TestSlowReaderGetsEverything: a client that sends many requests at once
+// and reads the answers only later, when the server has long filled its
+// socket, gets every answer in order, and is read from again afterwards
+// (the event loop stops reading a client whose answers wait, then goes on).
+func TestSlowReaderGetsEverything(t *testing.T) {
+	f := newFixture(t, nil)
+	s := f.dial()
+	const n = 20000 // answers of several MB: more than socket buffers hold
+	wrote := make(chan error, 1)
+	go func() {
+		// In the background: once the server waits for this client to
+		// read, it stops reading too, and this write blocks.
+		_, err := io.WriteString(s.c, strings.Repeat("LIST VAR main\n", n)+"NETVER\n")
+		wrote <- err
+	}()
+	// Enough for the server to fill the socket buffers and wait.
+	time.Sleep(300 * time.Millisecond)
+	_ = s.c.SetReadDeadline(time.Now().Add(30 * time.Second))
+	ends := 0
+	for ends < n {
+		l, err := s.r.ReadString('\n')
+		if err != nil {
+			t.Fatalf("after %d lists: %v", ends, err)
+		}
+		if l == "END LIST VAR main\n" {
+			ends++
+		}
+	}
+	if l, err := s.r.ReadString('\n'); l != "1.3\n" {
+		t.Fatalf("after the lists: %q, %v", l, err)
+	}
+	if err := <-wrote; err != nil {
+		t.Fatal(err)
+	}
+	if got := s.exchange("NETVER\n", "1.3\n"); got != "1.3\n" {
+		t.Errorf("later request: %q", got)
+	}
+}

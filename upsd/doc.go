@@ -14,9 +14,19 @@
 // client past MAXCONN is refused instead of left hanging, every reply batch
 // in one write, ...) are listed in docs/COMPATIBILITY.md.
 //
-// The layout follows net/http and emersion/go-smtp: an accept loop per
-// listener that backs off on temporary errors, one conn struct per client
-// with its own serve loop that recovers panics, a verb→handler table, and a
-// graceful Shutdown. The upsd command (upsd/cmd/upsd) is a thin shell around
-// it: flags, configuration files, pid file and signals.
+// Plain-TCP clients are served the way NUT's upsd serves them, from poll
+// loops: on Linux, one event loop per CPU (poll_linux.go: level-triggered
+// epoll over the raw non-blocking sockets, the loop itself parked on Go's
+// netpoller) accepts, reads each client's requests into the loop's buffer
+// and answers them in one write. That is one read per request instead of
+// two on Go's edge-triggered netpoller, and no goroutine or read buffer
+// per idle client (docs/PERFORMANCE.md has the figures). A client that
+// asks for STARTTLS leaves its loop for a goroutine of its own running
+// crypto/tls; listeners that are not TCP sockets, and other systems, get
+// the net/http layout: an accept loop per listener that backs off on
+// temporary errors and a serve goroutine per client. Either way a conn
+// struct per client recovers panics, a verb→handler table answers, and
+// Shutdown is graceful. The upsd command (upsd/cmd/upsd) is a thin shell
+// around it: flags, configuration files, pid file, signals, and the
+// memory limit that keeps the Go runtime's footprint near NUT's.
 package upsd

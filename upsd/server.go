@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"path/filepath"
 	"slices"
@@ -132,6 +133,13 @@ type Server struct {
 
 	tracking *trackingTable
 
+	// Event loops serving plain-TCP clients (poll_linux.go), and the
+	// listeners they accept from: those are closed only once the loops
+	// have ended, since the loops use their descriptors.
+	loops         []*eventLoop
+	loopListeners []net.Listener
+	loopWG        sync.WaitGroup
+
 	wg       sync.WaitGroup // accept loops and device clients
 	connWG   sync.WaitGroup // client connections
 	stopping chan struct{}  // closed by Shutdown
@@ -162,7 +170,7 @@ func Start(cfg Config) (*Server, error) {
 	s.setDevicesLocked(cfg.Devices)
 	s.publishLocked()
 	s.mu.Unlock()
-	for _, ln := range lns {
+	for _, ln := range s.startLoops(lns) {
 		s.wg.Add(1)
 		go s.acceptLoop(ln)
 	}
@@ -204,7 +212,9 @@ func (s *Server) publishLocked() {
 // setDevicesLocked makes the device list match devs, keeping the
 // connection of every device whose socket did not change; s.mu is held.
 func (s *Server) setDevicesLocked(devs []Device) {
-	old := s.byName
+	// A copy: the current map is also the request path's lock-free
+	// snapshot (byNameSnap), which must not change under its readers.
+	old := maps.Clone(s.byName)
 	s.byName = make(map[string]*device, len(devs))
 	s.devices = s.devices[:0:0]
 	for _, d := range devs {
@@ -293,7 +303,12 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	close(s.stopping)
 	for _, ln := range s.listeners {
-		ln.Close()
+		if !slices.Contains(s.loopListeners, ln) {
+			ln.Close()
+		}
+	}
+	for _, l := range s.loops {
+		l.stop()
 	}
 	s.mu.Lock()
 	for c := range s.conns {
@@ -305,6 +320,10 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	s.mu.Unlock()
 	done := make(chan struct{})
 	go func() {
+		s.loopWG.Wait()
+		for _, ln := range s.loopListeners {
+			ln.Close()
+		}
 		s.connWG.Wait()
 		s.wg.Wait()
 		close(done)
@@ -347,6 +366,17 @@ func (s *Server) acceptLoop(ln net.Listener) {
 func (s *Server) startConn(nc net.Conn) {
 	// Go sets TCP_NODELAY on every TCP connection: replies go out
 	// without Nagle's delay (NUT's do not; docs/COMPATIBILITY.md).
+	c, ok := s.admit(func(seq uint64) *conn { return newConn(s, nc, seq) }, nc.RemoteAddr().String())
+	if !ok {
+		nc.Close()
+		return
+	}
+	go c.serve(false)
+}
+
+// admit registers the client that mk makes, or refuses it past MAXCONN
+// (the caller then closes its socket); addr names it in the log.
+func (s *Server) admit(mk func(seq uint64) *conn, addr string) (*conn, bool) {
 	s.mu.Lock()
 	// NUT counts every polled descriptor against MAXCONN: drivers,
 	// listeners and clients.
@@ -355,16 +385,15 @@ func (s *Server) startConn(nc net.Conn) {
 		s.mu.Unlock()
 		// NUT 2.8 leaves such a client connected and unanswered; closing
 		// at once tells it (docs/COMPATIBILITY.md).
-		s.log.Warn("refusing client: MAXCONN reached", "client", nc.RemoteAddr(), "maxconn", s.cfg.MaxConn)
-		nc.Close()
-		return
+		s.log.Warn("refusing client: MAXCONN reached", "client", addr, "maxconn", s.cfg.MaxConn)
+		return nil, false
 	}
 	s.connSeq++
-	c := newConn(s, nc, s.connSeq)
+	c := mk(s.connSeq)
 	s.conns[c] = struct{}{}
 	s.connWG.Add(1)
 	s.mu.Unlock()
-	go c.serve()
+	return c, true
 }
 
 // removeConn forgets a client that has gone.

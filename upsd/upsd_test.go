@@ -503,7 +503,9 @@ func waitConns(t *testing.T, s *Server, n int) {
 
 func TestPanicStaysWithClient(t *testing.T) {
 	commands["TESTPANIC"] = command{handle: func(c *conn, args []string) { panic("boom") }}
-	defer delete(commands, "TESTPANIC")
+	// Removed after the fixture's server has stopped (cleanups run last
+	// first): its loops read the table until then.
+	t.Cleanup(func() { delete(commands, "TESTPANIC") })
 	f := newFixture(t, nil)
 	a := f.dial()
 	b := f.dial()

@@ -24,8 +24,9 @@ const (
 	nutDummyUPS = "/lib/nut/dummy-ups"
 )
 
-// gonutUpsd is the gonut upsd built by TestMain.
-var gonutUpsd string
+// gonutUpsd is the gonut upsd built by TestMain; gonutTools holds the
+// clients it builds beside it (upsc, upscmd, upsrw, upslog).
+var gonutUpsd, gonutTools string
 
 // missingNUT says why the reference is unavailable ("" when present).
 var missingNUT string
@@ -46,11 +47,11 @@ func testMain(m *testing.M) int {
 		return 1
 	}
 	defer os.RemoveAll(tmp)
-	gonutUpsd = filepath.Join(tmp, "upsd")
-	build := exec.Command("go", "build", "-o", gonutUpsd, "./upsd/cmd/upsd")
+	gonutUpsd, gonutTools = filepath.Join(tmp, "upsd"), tmp
+	build := exec.Command("go", "build", "-o", tmp+"/", "./upsd/cmd/upsd", "./tools/upsc", "./tools/upscmd", "./tools/upsrw", "./tools/upslog")
 	build.Dir = filepath.Join("..", "..")
 	if out, err := build.CombinedOutput(); err != nil {
-		fmt.Fprintf(os.Stderr, "building gonut's upsd: %v\n%s", err, out)
+		fmt.Fprintf(os.Stderr, "building gonut's upsd and clients: %v\n%s", err, out)
 		return 1
 	}
 	return m.Run()

@@ -22,12 +22,12 @@ import (
 // Debian's NUT 2.8.0 is built with Mozilla NSS, not OpenSSL (ldd
 // /lib/nut/upsd shows libnss3 and libssl3): its upsd reads CERTPATH (an NSS
 // database) and CERTIDENT and ignores CERTFILE and CERTREQUEST, and its
-// clients verify a server against an NSS database too. Without NSS's
-// certutil (package libnss3-tools) no such database can be made here, so
-// what can be checked against NUT is: NUT's upsmon with FORCESSL 1 and
-// CERTVERIFY 0 (NSS initialised without a database) talks TLS to gonut's
-// upsd, which serves a PEM CERTFILE. Certificate verification and client
-// certificates are checked with Go clients in upsd's own tests.
+// clients verify a server against an NSS database too. What is checked
+// against NUT here: NUT's upsmon with FORCESSL 1 talks TLS to gonut's
+// upsd, which serves a PEM CERTFILE, with CERTVERIFY 0 (NSS initialised
+// without a database) and with CERTVERIFY 1 against an NSS database made
+// with certutil (package libnss3-tools). Client certificates are checked
+// with Go clients in upsd's own tests.
 
 const nutUpsmon = "/lib/nut/upsmon"
 
@@ -61,6 +61,68 @@ func writeServerPEM(t *testing.T, path string) {
 // against gonut's upsd: it must STARTTLS, complete the handshake with NSS,
 // and log in.
 func TestNUTUpsmonOverTLS(t *testing.T) {
+	dir, addr := tlsLab(t)
+	out := runNUTUpsmon(t, dir, addr, "CERTVERIFY 0\n", true)
+	for _, want := range []string{"SSL handshake done successfully with server", "Connected to NUT server 127.0.0.1 in SSL"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("upsmon's log lacks %q:\n%s", want, out)
+		}
+	}
+	upsdLog, _ := os.ReadFile(filepath.Join(dir, "gonut-upsd.log"))
+	if !strings.Contains(string(upsdLog), "SSL handshake done successfully with client") {
+		t.Errorf("gonut's upsd did not log the handshake:\n%s", upsdLog)
+	}
+}
+
+// TestNUTUpsmonCertVerify runs NUT 2.8.0's upsmon with CERTVERIFY 1 and an
+// NSS database (CERTPATH, made with certutil from libnss3-tools) against
+// gonut's upsd: with upsd's certificate trusted in the database upsmon
+// verifies it and logs in; with an empty database it refuses the server
+// and never logs in. This is the check that gonut's certificate, served
+// from a PEM CERTFILE, is one NSS accepts for the host upsmon dialled.
+func TestNUTUpsmonCertVerify(t *testing.T) {
+	certutil, err := exec.LookPath("certutil")
+	if err != nil {
+		skipOrFail(t, "certutil (apt-get install libnss3-tools) is needed to build the NSS database NUT's upsmon verifies with")
+	}
+	for _, trusted := range []bool{true, false} {
+		t.Run(fmt.Sprintf("trusted=%v", trusted), func(t *testing.T) {
+			dir, addr := tlsLab(t)
+			db := filepath.Join(dir, "nssdb")
+			if err := os.Mkdir(db, 0o700); err != nil {
+				t.Fatal(err)
+			}
+			nss := func(args ...string) {
+				t.Helper()
+				if out, err := exec.Command(certutil, append(args, "-d", "sql:"+db)...).CombinedOutput(); err != nil {
+					t.Fatalf("certutil %s: %v\n%s", strings.Join(args, " "), err, out)
+				}
+			}
+			nss("-N", "--empty-password")
+			if trusted {
+				// The self-signed server certificate as a trusted peer
+				// ("P"): NSS then accepts exactly it for TLS servers.
+				nss("-A", "-n", "gonut-upsd", "-t", "P,,", "-a", "-i", filepath.Join(dir, "upsd.pem"))
+			}
+			out := runNUTUpsmon(t, dir, addr, "CERTPATH "+db+"\nCERTVERIFY 1\n", trusted)
+			want := []string{"Intend to authenticate server 127.0.0.1 : SUCCESS", "Connected to NUT server 127.0.0.1 in SSL"}
+			if !trusted {
+				want = []string{"Intend to authenticate server 127.0.0.1 : FAILED", "Certificate validation failed for 127.0.0.1"}
+			}
+			for _, w := range want {
+				if !strings.Contains(out, w) {
+					t.Errorf("upsmon's log lacks %q:\n%s", w, out)
+				}
+			}
+		})
+	}
+}
+
+// tlsLab starts the fake driver and gonut's upsd with a self-signed
+// certificate for 127.0.0.1 (dir/upsd.pem) and returns the directory and
+// upsd's address.
+func tlsLab(t *testing.T) (string, string) {
+	t.Helper()
 	requireNUT(t)
 	if _, err := os.Stat(nutUpsmon); err != nil {
 		skipOrFail(t, "NUT 2.8 reference binary missing: "+err.Error())
@@ -68,8 +130,7 @@ func TestNUTUpsmonOverTLS(t *testing.T) {
 	// NUT 2.8.0's upsmon keeps its pid file in /run/nut whatever the
 	// environment says, and refuses to start beside another upsmon;
 	// a private mount of /run/nut keeps it to itself.
-	unshare, err := exec.LookPath("unshare")
-	if err != nil || os.Geteuid() != 0 {
+	if _, err := exec.LookPath("unshare"); err != nil || os.Geteuid() != 0 {
 		skipOrFail(t, "running NUT's upsmon beside others needs root and unshare(1) for a private /run/nut")
 	}
 	dir, err := os.MkdirTemp("", "gt")
@@ -86,9 +147,21 @@ func TestNUTUpsmonOverTLS(t *testing.T) {
 	write(t, filepath.Join(dir, "upsd.users"), usersConf, 0o600)
 	certFile := filepath.Join(dir, "upsd.pem")
 	writeServerPEM(t, certFile)
-	addr := startUpsd(t, gonutUpsd, dir, dir, "gonut-upsd", "CERTFILE "+certFile+"\nDISABLE_WEAK_SSL true\n")
-	_, port, _ := net.SplitHostPort(addr)
+	return dir, startUpsd(t, gonutUpsd, dir, dir, "gonut-upsd", "CERTFILE "+certFile+"\nDISABLE_WEAK_SSL true\n")
+}
 
+// runNUTUpsmon runs NUT's upsmon as a primary with FORCESSL 1 and the
+// given TLS lines against upsd at addr, and returns its log. With
+// wantLogin it waits (up to 20 s) for the login and checks LIST CLIENT;
+// without, it lets upsmon try for 4 s and requires that it never logged
+// in.
+func runNUTUpsmon(t *testing.T, dir, addr, tlsConf string, wantLogin bool) string {
+	t.Helper()
+	unshare, err := exec.LookPath("unshare")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(addr)
 	write(t, filepath.Join(dir, "upsmon.conf"), fmt.Sprintf(`MONITOR wr@127.0.0.1:%s 1 mon pw primary
 MINSUPPLIES 1
 SHUTDOWNCMD "/bin/false"
@@ -96,8 +169,7 @@ POWERDOWNFLAG %s/killpower
 POLLFREQ 1
 POLLFREQALERT 1
 FORCESSL 1
-CERTVERIFY 0
-`, port, dir), 0o600)
+%s`, port, dir, tlsConf), 0o600)
 	log, err := os.Create(filepath.Join(dir, "upsmon.log"))
 	if err != nil {
 		t.Fatal(err)
@@ -130,31 +202,28 @@ CERTVERIFY 0
 		_ = syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL)
 	}()
 
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got := transcript(t, addr, "GET NUMLOGINS wr\n")
-		if got == "NUMLOGINS wr 1\n" {
-			break
-		}
-		if time.Now().After(deadline) {
-			out, _ := os.ReadFile(log.Name())
-			t.Fatalf("NUT's upsmon did not log in over TLS (NUMLOGINS: %q); upsmon said:\n%s", got, out)
-		}
+	wait := 20 * time.Second
+	if !wantLogin {
+		wait = 4 * time.Second
+	}
+	deadline := time.Now().Add(wait)
+	loggedIn := false
+	for !loggedIn && time.Now().Before(deadline) {
+		loggedIn = transcript(t, addr, "GET NUMLOGINS wr\n") == "NUMLOGINS wr 1\n"
 		time.Sleep(100 * time.Millisecond)
 	}
-	if got := transcript(t, addr, "LIST CLIENT wr\n"); got != "BEGIN LIST CLIENT wr\nCLIENT wr 127.0.0.1\nEND LIST CLIENT wr\n" {
-		t.Errorf("LIST CLIENT: %q", got)
-	}
 	out, _ := os.ReadFile(log.Name())
-	for _, want := range []string{"SSL handshake done successfully with server", "Connected to NUT server 127.0.0.1 in SSL"} {
-		if !strings.Contains(string(out), want) {
-			t.Errorf("upsmon's log lacks %q:\n%s", want, out)
+	switch {
+	case wantLogin && !loggedIn:
+		t.Fatalf("NUT's upsmon did not log in over TLS; upsmon said:\n%s", out)
+	case !wantLogin && loggedIn:
+		t.Fatalf("NUT's upsmon logged in although it could not verify upsd's certificate; upsmon said:\n%s", out)
+	case wantLogin:
+		if got := transcript(t, addr, "LIST CLIENT wr\n"); got != "BEGIN LIST CLIENT wr\nCLIENT wr 127.0.0.1\nEND LIST CLIENT wr\n" {
+			t.Errorf("LIST CLIENT: %q", got)
 		}
 	}
-	upsdLog, _ := os.ReadFile(filepath.Join(dir, "gonut-upsd.log"))
-	if !strings.Contains(string(upsdLog), "SSL handshake done successfully with client") {
-		t.Errorf("gonut's upsd did not log the handshake:\n%s", upsdLog)
-	}
+	return string(out)
 }
 
 func skipOrFail(t *testing.T, why string) {

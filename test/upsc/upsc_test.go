@@ -209,6 +209,18 @@ func (r *rawSession) lines(t *testing.T, req string) [][]string {
 	}
 }
 
+// replyWords sends a GET and returns its reply's words from index from on.
+// A shorter reply (an ERR, say, when the data went stale under load) fails
+// the test with the reply instead of panicking on the index.
+func replyWords(t *testing.T, r *rawSession, req string, from int) []string {
+	t.Helper()
+	first := r.lines(t, req)[0]
+	if len(first) <= from {
+		t.Fatalf("%s: unexpected reply %q", req, first)
+	}
+	return first[from:]
+}
+
 // checkLibrary compares the client library's answers for every helper with
 // the raw replies of NUT's upsd.
 func checkLibrary(t *testing.T, host string, sections []section) {
@@ -277,13 +289,13 @@ func checkLibrary(t *testing.T, host string, sections []section) {
 		same("ListCmds "+s, cmds, wantCmds, err)
 		for _, cmd := range cmds {
 			d, err := c.GetCmdDesc(ctx, s, cmd)
-			same("GetCmdDesc "+cmd, d, raw.lines(t, "GET CMDDESC "+s+" "+cmd)[0][3], err)
+			same("GetCmdDesc "+cmd, d, replyWords(t, raw, "GET CMDDESC "+s+" "+cmd, 3)[0], err)
 		}
 		for _, v := range vars[:min(len(vars), 8)] {
 			typ, err := c.GetType(ctx, s, v.Name)
-			same("GetType "+v.Name, typ.Flags, raw.lines(t, "GET TYPE "+s+" "+v.Name)[0][3:], err)
+			same("GetType "+v.Name, typ.Flags, replyWords(t, raw, "GET TYPE "+s+" "+v.Name, 3), err)
 			d, err := c.GetDesc(ctx, s, v.Name)
-			same("GetDesc "+v.Name, d, raw.lines(t, "GET DESC "+s+" "+v.Name)[0][3], err)
+			same("GetDesc "+v.Name, d, replyWords(t, raw, "GET DESC "+s+" "+v.Name, 3)[0], err)
 			val, err := c.GetVar(ctx, s, v.Name)
 			same("GetVar "+v.Name, val, v.Value, err)
 			enum, err := c.ListEnum(ctx, s, v.Name)

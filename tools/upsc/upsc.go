@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -165,7 +166,7 @@ func upsc(f flags, args []string, out *bufio.Writer) error {
 	}
 
 	ctx := context.Background()
-	c, err := client.Dial(ctx, addr, client.WithTimeout(timeout))
+	c, err := client.Dial(ctx, addr, client.WithTimeout(timeout), tryTLS())
 	if err != nil {
 		return err
 	}
@@ -306,4 +307,15 @@ func jsonObject(out *bufio.Writer, pairs [][2]string) error {
 	}
 	_, err := out.WriteString("}\n")
 	return err
+}
+
+// tryTLS is how NUT 2.8.0's upsc connects (upscli_connect with
+// UPSCLI_CONN_TRYSSL and no certificate verification): STARTTLS before
+// anything else; when upsd offers TLS the session goes on encrypted
+// without checking upsd's certificate, as Debian's NSS-built upsc does
+// (it has no certificate database); when upsd refuses (no certificate
+// configured), in plain text. A failed handshake ends the connection, as
+// in NUT.
+func tryTLS() client.Option {
+	return client.WithTryStartTLS(&tls.Config{InsecureSkipVerify: true}) //nolint:gosec // NUT's upsc does not verify either
 }

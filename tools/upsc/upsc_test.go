@@ -166,7 +166,10 @@ func TestHostileServer(t *testing.T) {
 	}
 }
 
-// TestLogout: like NUT's upsc, it ends its session with LOGOUT.
+// TestLogout: like NUT's upsc, it first tries STARTTLS (the fake server,
+// without WithTLS, answers it with an ERR, as a upsd without a
+// certificate does), goes on in plain text, and ends its session with
+// LOGOUT.
 func TestLogout(t *testing.T) {
 	s := clienttest.NewServer(t, clienttest.Fake(devices...))
 	var stdout, stderr bytes.Buffer
@@ -175,13 +178,13 @@ func TestLogout(t *testing.T) {
 	}
 	deadline := time.Now().Add(10 * time.Second)
 	for time.Now().Before(deadline) {
-		if r := s.Requests(); len(r) == 2 {
-			if r[0] != "GET VAR apc ups.status" || r[1] != "LOGOUT" {
+		if r := s.Requests(); len(r) == 3 {
+			if r[0] != "STARTTLS" || r[1] != "GET VAR apc ups.status" || r[2] != "LOGOUT" {
 				t.Errorf("requests = %q", r)
 			}
 			return
 		}
 		time.Sleep(time.Millisecond)
 	}
-	t.Errorf("requests = %q, want GET VAR then LOGOUT", s.Requests())
+	t.Errorf("requests = %q, want STARTTLS, GET VAR, LOGOUT", s.Requests())
 }

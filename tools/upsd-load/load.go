@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -56,58 +57,71 @@ const (
 	phaseStop
 )
 
-// exchange sends one request and reads its whole reply.
-type exchange func(c net.Conn, r *bufio.Reader) error
+// exchange is one request and how to tell its whole reply.
+type exchange struct {
+	req []byte
+	// check looks at the reply bytes received so far: complete reports
+	// that they are the whole reply, err that they are not the expected
+	// one.
+	check func(b []byte) (complete bool, err error)
+}
 
 // getVar is GET VAR <ups> <name>: one line back.
 func getVar(name string) exchange {
-	req := []byte(fmt.Sprintf("GET VAR %s %s\n", upsName, name))
-	prefix := fmt.Sprintf("VAR %s %s \"", upsName, name)
-	return func(c net.Conn, r *bufio.Reader) error {
-		if _, err := c.Write(req); err != nil {
-			return err
-		}
-		l, err := r.ReadString('\n')
-		if err != nil {
-			return err
-		}
-		if !strings.HasPrefix(l, prefix) {
-			return fmt.Errorf("GET VAR answered %q", l)
-		}
-		return nil
+	prefix := []byte(fmt.Sprintf("VAR %s %s \"", upsName, name))
+	return exchange{
+		req: []byte(fmt.Sprintf("GET VAR %s %s\n", upsName, name)),
+		check: func(b []byte) (bool, error) {
+			i := bytes.IndexByte(b, '\n')
+			if i < 0 {
+				return false, nil
+			}
+			if i != len(b)-1 || !bytes.HasPrefix(b, prefix) {
+				return true, fmt.Errorf("GET VAR answered %q", b)
+			}
+			return true, nil
+		},
 	}
 }
 
 // listVar is LIST VAR <ups>: BEGIN, one line per variable, END.
 func listVar(want int) exchange {
-	req := []byte("LIST VAR " + upsName + "\n")
-	begin, end := "BEGIN LIST VAR "+upsName+"\n", "END LIST VAR "+upsName+"\n"
-	return func(c net.Conn, r *bufio.Reader) error {
-		if _, err := c.Write(req); err != nil {
-			return err
+	begin, end := []byte("BEGIN LIST VAR "+upsName+"\n"), []byte("END LIST VAR "+upsName+"\n")
+	return exchange{
+		req: []byte("LIST VAR " + upsName + "\n"),
+		check: func(b []byte) (bool, error) {
+			if len(b) >= len(begin) && !bytes.HasPrefix(b, begin) {
+				return true, fmt.Errorf("LIST VAR answered %q", b)
+			}
+			if !bytes.HasSuffix(b, end) {
+				return false, nil
+			}
+			if n := bytes.Count(b, []byte("\n")) - 2; n != want {
+				return true, fmt.Errorf("LIST VAR gave %d variables, want %d", n, want)
+			}
+			return true, nil
+		},
+	}
+}
+
+// do runs the exchange on a connection, blocking.
+func (ex exchange) do(c net.Conn) error {
+	_ = c.SetDeadline(time.Now().Add(30 * time.Second))
+	defer c.SetDeadline(time.Time{})
+	if _, err := c.Write(ex.req); err != nil {
+		return err
+	}
+	var got []byte
+	buf := make([]byte, 64<<10)
+	for {
+		n, err := c.Read(buf)
+		got = append(got, buf[:n]...)
+		if done, cerr := ex.check(got); done || cerr != nil {
+			return cerr
 		}
-		l, err := r.ReadString('\n')
 		if err != nil {
 			return err
 		}
-		if l != begin {
-			return fmt.Errorf("LIST VAR answered %q", l)
-		}
-		n := 0
-		for {
-			l, err := r.ReadString('\n')
-			if err != nil {
-				return err
-			}
-			if l == end {
-				break
-			}
-			n++
-		}
-		if n != want {
-			return fmt.Errorf("LIST VAR gave %d variables, want %d", n, want)
-		}
-		return nil
 	}
 }
 
@@ -171,88 +185,6 @@ func sampleRSS(s *server, stop <-chan struct{}, peak *atomic.Int64) {
 		case <-t.C:
 		}
 	}
-}
-
-// closedLoop runs n connections, each sending its next request as soon as
-// the previous reply is in (as monitoring clients do), for warmup, then
-// measures for dur.
-func closedLoop(ctx context.Context, s *server, n int, ex exchange, warmup, dur time.Duration) (result, error) {
-	conns, err := dialAll(ctx, s.addr, n)
-	if err != nil {
-		return result{}, err
-	}
-	defer closeAll(conns)
-	var (
-		phase   atomic.Int32
-		peak    atomic.Int64
-		wg      sync.WaitGroup
-		mu      sync.Mutex
-		res     result
-		stopRSS = make(chan struct{})
-	)
-	go sampleRSS(s, stopRSS, &peak)
-	for _, c := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			r := bufio.NewReaderSize(c, 64<<10)
-			lat := make([]time.Duration, 0, 4096)
-			var errs int
-			var first error
-			for {
-				p := phase.Load()
-				if p == phaseStop {
-					break
-				}
-				t0 := time.Now()
-				err := ex(c, r)
-				d := time.Since(t0)
-				if err != nil {
-					if phase.Load() != phaseStop {
-						errs++
-						if first == nil {
-							first = err
-						}
-					}
-					break
-				}
-				if p == phaseMeasure && phase.Load() == phaseMeasure {
-					lat = append(lat, d)
-				}
-			}
-			mu.Lock()
-			res.lat = append(res.lat, lat...)
-			res.errors += errs
-			if res.firstErr == nil {
-				res.firstErr = first
-			}
-			mu.Unlock()
-		}()
-	}
-	if !sleepCtx(ctx, warmup) {
-		phase.Store(phaseStop)
-	}
-	cpu0 := s.cpuTime()
-	t0 := time.Now()
-	phase.CompareAndSwap(phaseWarmup, phaseMeasure)
-	sleepCtx(ctx, dur)
-	phase.Store(phaseStop)
-	res.elapsed = time.Since(t0)
-	res.cpu = s.cpuTime() - cpu0
-	// Workers blocked on a reply finish it; closing unblocks any stuck.
-	done := make(chan struct{})
-	go func() { wg.Wait(); close(done) }()
-	select {
-	case <-done:
-	case <-time.After(10 * time.Second):
-		closeAll(conns)
-		<-done
-	}
-	close(stopRSS)
-	res.peakRSS = int(peak.Load())
-	res.ops = len(res.lat)
-	slices.Sort(res.lat)
-	return res, ctx.Err()
 }
 
 // churn runs w clients that each connect, ask one GET VAR, say LOGOUT
@@ -355,7 +287,7 @@ func idleConns(ctx context.Context, s *server, n int) (int, error) {
 	defer closeAll(conns)
 	// Every connection answered once, so the server has seen them all.
 	for _, c := range conns {
-		if err := getVar("ups.status")(c, bufio.NewReader(c)); err != nil {
+		if err := getVar("ups.status").do(c); err != nil {
 			return 0, err
 		}
 	}

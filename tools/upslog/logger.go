@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -95,7 +96,11 @@ type logger struct {
 
 // dialer connects to upsd with upslog's time limit.
 func dialer(ctx context.Context, addr string) (*client.Client, error) {
-	return client.Dial(ctx, addr, client.WithTimeout(requestTimeout))
+	// As NUT 2.8.0's upslog (upscli_connect with UPSCLI_CONN_TRYSSL,
+	// no certificate verification): STARTTLS first, then TLS without
+	// checking upsd's certificate when offered, plain text when refused.
+	return client.Dial(ctx, addr, client.WithTimeout(requestTimeout),
+		client.WithTryStartTLS(&tls.Config{InsecureSkipVerify: true})) //nolint:gosec // NUT's upslog does not verify either
 }
 
 // openTarget opens a log file for appending ("-" is stdout).

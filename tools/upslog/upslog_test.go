@@ -383,7 +383,8 @@ func TestLongIntervalDisconnects(t *testing.T) {
 	}
 	waitFor(t, "LOGOUT", func() bool {
 		r := s.Requests()
-		return len(r) == 2 && r[0] == "GET VAR apc ups.load" && r[1] == "LOGOUT"
+		// STARTTLS first, as NUT's upslog; the fake server refuses it.
+		return len(r) == 3 && r[0] == "STARTTLS" && r[1] == "GET VAR apc ups.load" && r[2] == "LOGOUT"
 	})
 	if l.entries[0].conn != nil {
 		t.Error("connection still open")

@@ -482,6 +482,9 @@ func serve(o options, stderr io.Writer, background bool) int {
 		closeAll()
 		return fail(err)
 	}
+	memStop := make(chan struct{})
+	defer close(memStop)
+	go trackMemory(time.Second, memStop)
 	pidfn := ""
 	if o.foreground != 1 {
 		pidfn = pidPath()
