@@ -60,7 +60,10 @@ type Device struct {
 	cmds    map[string]bool      // by foldName(name)
 	cmdName map[string]string    // foldName(name) -> name as first added
 	dataOK  bool
-	pending [][]string
+	// saidStale: the driver itself called DataStale, so the runtime must
+	// not assume fresh data after Init (it does when the driver is silent).
+	saidStale bool
+	pending   [][]string
 
 	// status and alarm builders (status_init/status_set/status_commit)
 	statusBuf   []string
@@ -344,6 +347,7 @@ func (d *Device) DataOK() {
 func (d *Device) DataStale() {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	d.saidStale = true
 	if d.dataOK {
 		d.dataOK = false
 		d.queue("DATASTALE")

@@ -223,9 +223,11 @@ func (r *runtime) run(ctx context.Context, req plugin.RunRequest, send func(plug
 		return fmt.Errorf("%s [%s]: init: %w", r.info.Name, req.UPS, err)
 	}
 	// A driver that published nothing about freshness after Init is
-	// treated as fresh: Init succeeded, so it talked to the device.
+	// treated as fresh: Init succeeded, so it talked to the device. One
+	// that called DataStale in Init (it started, but the device is not
+	// answering yet) stays stale until a poll succeeds.
 	dev.mu.Lock()
-	if !dev.dataOK {
+	if !dev.dataOK && !dev.saidStale {
 		dev.dataOK = true
 	}
 	dev.mu.Unlock()

@@ -222,3 +222,40 @@ func TestRunRefusesIgnoreLBWithoutLevels(t *testing.T) {
 		})
 	}
 }
+
+// staleInitDriver starts without its device answering: Init succeeds but
+// says DataStale, and the first good poll makes the data fresh.
+type staleInitDriver struct{ fakeDriver }
+
+func (s *staleInitDriver) Init(ctx context.Context, d *Device) error {
+	if err := s.fakeDriver.Init(ctx, d); err != nil {
+		return err
+	}
+	d.DataStale()
+	return nil
+}
+
+func TestInitDataStaleIsKept(t *testing.T) {
+	p := dispense(t, NewServer(Info{Name: "fake"}, &staleInitDriver{}))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	recv, err := p.Run(ctx, plugin.RunRequest{UPS: "u1", Options: []plugin.Option{
+		{Key: "port", Value: "x", HasValue: true}, {Key: "pollinterval", Value: "1", HasValue: true}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap, err := recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !snap.Snapshot || !has(snap.Msgs, "DATASTALE") || has(snap.Msgs, "DATAOK") {
+		t.Fatalf("snapshot after an Init that said DataStale: %q, want DATASTALE", snap.Msgs)
+	}
+	u, err := recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !has(u.Msgs, "DATAOK") {
+		t.Fatalf("first good poll sent %q, want DATAOK", u.Msgs)
+	}
+}
