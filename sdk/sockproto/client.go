@@ -103,7 +103,8 @@ type ClientConfig struct {
 	Retry time.Duration
 	// OnConnect, if set, is called with the new, empty State each time a
 	// connection is made, before DUMPALL is sent. upsd uses it to show
-	// ups.status WAIT until the dump arrives, as NUT's does.
+	// ups.status WAIT until the dump arrives, as NUT's does. The dump is
+	// applied on top of it and shown whole, once DUMPDONE arrives.
 	OnConnect func(st *State)
 	// OnTracking, if set, is called for each TRACKING id status message.
 	OnTracking func(id, status string)
@@ -133,6 +134,12 @@ type Client struct {
 	mu        sync.RWMutex
 	pingAfter time.Duration
 	state     *State
+	// dump collects the driver's answer to DUMPALL until DUMPDONE, when
+	// it replaces state at once: a reader never sees half a dump (NUT's
+	// upsd applies it line by line, so a client can catch a device with
+	// its variables but not yet its commands). Until then readers see the
+	// state OnConnect prepared (NUT's ups.status WAIT).
+	dump      *State
 	conn      *Conn
 	dumpDone  bool
 	lastHeard time.Time
@@ -215,6 +222,9 @@ func (c *Client) session(ctx context.Context) error {
 	if c.cfg.OnConnect != nil {
 		c.cfg.OnConnect(c.state)
 	}
+	// The dump starts from the same state, so what OnConnect set stays
+	// unless the driver's dump replaces it, as in NUT.
+	c.dump = c.state.Clone()
 	c.mu.Unlock()
 	c.log.Info("connected to driver")
 	c.notify()
@@ -226,6 +236,7 @@ func (c *Client) session(ctx context.Context) error {
 		c.mu.Lock()
 		c.conn = nil
 		c.state = NewState()
+		c.dump = nil
 		c.dumpDone = false
 		c.mu.Unlock()
 		c.log.Info("lost connection to driver")
@@ -295,6 +306,9 @@ func (c *Client) handle(w []string) {
 	switch verb := strings.ToUpper(w[0]); verb {
 	case "PONG":
 	case "DUMPDONE":
+		if !c.dumpDone && c.dump != nil {
+			c.state, c.dump = c.dump, nil
+		}
 		c.dumpDone = true
 	case "TRACKING":
 		if len(w) < 3 {
@@ -305,7 +319,11 @@ func (c *Client) handle(w []string) {
 			defer c.cfg.OnTracking(w[1], w[2])
 		}
 	default:
-		_, err := c.state.apply(w)
+		st := c.state
+		if !c.dumpDone && c.dump != nil {
+			st = c.dump
+		}
+		_, err := st.apply(w)
 		switch {
 		case errors.Is(err, ErrUnknownMessage), errors.Is(err, ErrMissingArgs):
 			heard = false

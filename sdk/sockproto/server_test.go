@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"path/filepath"
@@ -630,5 +631,70 @@ func TestConnNextSkipsEmptyLines(t *testing.T) {
 	}
 	if _, err := c.Next(); err == nil {
 		t.Error("Next after EOF succeeded")
+	}
+}
+
+// TestClientShowsTheDumpWhole: until DUMPDONE, readers see the state
+// OnConnect made, never a dump with its variables but not its commands.
+func TestClientShowsTheDumpWhole(t *testing.T) {
+	dir := sockDir(t)
+	path := filepath.Join(dir, "drv-ups")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	cl := NewClient(ClientConfig{Path: path, Retry: 20 * time.Millisecond,
+		OnConnect: func(st *State) { _ = st.Apply([]string{"SETINFO", "ups.status", "WAIT"}) }})
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go cl.Run(ctx)
+
+	conn, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	br := bufio.NewReader(conn)
+	if l, err := br.ReadString('\n'); err != nil || l != "DUMPALL\n" {
+		t.Fatalf("client sent %q, %v; want DUMPALL", l, err)
+	}
+	// Half the dump: variables, no commands, no DUMPDONE.
+	if _, err := io.WriteString(conn, "SETINFO driver.name \"x\"\nSETINFO ups.status \"OL\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(100 * time.Millisecond) // the client has read it by now (if it had not, the check below passes anyway)
+	if v, _ := cl.Snapshot().Value("ups.status"); v != "WAIT" {
+		t.Fatalf("mid-dump ups.status %q, want WAIT until DUMPDONE", v)
+	}
+	if _, ok := cl.Snapshot().Value("driver.name"); ok {
+		t.Fatal("mid-dump driver.name visible before DUMPDONE")
+	}
+	if _, err := io.WriteString(conn, "ADDCMD load.off\nDUMPDONE\n"); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !cl.Info().DumpDone {
+		if time.Now().After(deadline) {
+			t.Fatal("no DUMPDONE")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	st := cl.Snapshot()
+	if v, _ := st.Value("ups.status"); v != "OL" || !st.HasCmd("load.off") {
+		t.Fatalf("after DUMPDONE: ups.status %q, load.off %v; want the whole dump", v, st.HasCmd("load.off"))
+	}
+	// After the dump, changes apply as they come.
+	if _, err := io.WriteString(conn, "SETINFO ups.status \"OB\"\n"); err != nil {
+		t.Fatal(err)
+	}
+	for {
+		if v, _ := cl.Snapshot().Value("ups.status"); v == "OB" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("update after the dump not applied")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }
