@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -306,4 +307,16 @@ func TestCommandsAreForwarded(t *testing.T) {
 	eventually(t, 3*time.Second, "command effects", func() bool {
 		return value(c, "ups.test.result") == "started quick" && value(c, "ups.delay.shutdown") == "30"
 	})
+}
+
+func TestPluginEnvLimitsGOMAXPROCS(t *testing.T) {
+	got := pluginEnv([]string{"PATH=/bin"})
+	if !slices.Contains(got, "GOMAXPROCS=1") {
+		t.Errorf("pluginEnv without GOMAXPROCS = %q, want GOMAXPROCS=1 added", got)
+	}
+	set := []string{"PATH=/bin", "GOMAXPROCS=4"}
+	got = pluginEnv(set)
+	if slices.Contains(got, "GOMAXPROCS=1") || !slices.Contains(got, "GOMAXPROCS=4") {
+		t.Errorf("pluginEnv with GOMAXPROCS=4 = %q, want it kept", got)
+	}
 }
