@@ -20,7 +20,7 @@ import (
 
 	"github.com/hashicorp/go-hclog"
 
-	"github.com/gonut/gonut/sdk/internal/daemon"
+	"github.com/gonut/gonut/sdk/daemon"
 	"github.com/gonut/gonut/sdk/nutconf"
 	"github.com/gonut/gonut/sdk/plugin"
 	"github.com/gonut/gonut/sdk/sockproto"

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/gonut/gonut/internal/daemon"
+	"github.com/gonut/gonut/sdk/daemon"
 	"github.com/gonut/gonut/sdk/nutconf"
 )
 

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"github.com/gonut/gonut/internal/conf"
-	"github.com/gonut/gonut/internal/daemon"
+	"github.com/gonut/gonut/sdk/daemon"
 	"github.com/gonut/gonut/sdk/nutconf"
 	"github.com/gonut/gonut/upsd"
 	"github.com/hashicorp/go-hclog"

@@ -21,7 +21,7 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/gonut/gonut/internal/daemon"
+	"github.com/gonut/gonut/sdk/daemon"
 	"github.com/gonut/gonut/sdk/nutconf"
 	"github.com/gonut/gonut/sdk/version"
 	"github.com/gonut/gonut/upsmon"
@@ -30,7 +30,7 @@ import (
 const progname = "upsmon"
 
 // Environment of re-executed children: Go cannot fork, so upsmon starts
-// itself again, for the background (envReadyFD, see internal/daemon) and
+// itself again, for the background (envReadyFD, see sdk/daemon) and
 // for the unprivileged monitoring child (envChild: its pipe to the parent
 // is fd 3, upsmon.conf as the parent read it comes on fd 4, fd 5 is the
 // executable itself).

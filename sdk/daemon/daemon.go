@@ -1,10 +1,11 @@
-// Package daemon puts a standalone gonut driver in the background the way NUT's
+// Package daemon puts a program in the background the way NUT's
 // background() does, as far as Go allows: Go cannot fork, so the program
 // starts itself again in a session of its own, and the parent waits until
 // the child says it is ready (exit 0) or has failed (exit 1, the child's
-// errors having gone to the parent's stderr until then). It repeats the main
-// module's internal/daemon because the sdk module may not import the main
-// module.
+// errors having gone to the parent's stderr until then). A driver in
+// standalone mode uses it, and so do gonut's upsd, upsmon and upslog: it
+// lives in the sdk module because the sdk module may not import the main
+// one, and a vendor's own daemon can use it too.
 package daemon
 
 import (
