@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
@@ -159,6 +160,57 @@ func TestExampleDriverUnderHost(t *testing.T) {
 	next := nuttest.PluginPID(t, d, "box", 30*time.Second, pid)
 	t.Logf("plugin %d killed; the host started %d", pid, next)
 	waitUpsc(t, d, upsc, srv.Target("box"), []string{"ups.status: OB DISCHRG", "driver.name: statusfile"})
+
+	// The same binary in standalone mode: NUT 2.8.0's own upsdrvctl starts
+	// it from its driverpath (it goes to the background and writes its pid
+	// file), NUT's own upsd serves it and Debian's upsc reads it.
+	t.Run("under NUT", func(t *testing.T) {
+		nuttest.RequireNUT(t)
+		n := nuttest.NewDir(t)
+		n.WriteFile(t, "box.status", statusFile)
+		n.WriteUPSConf(t, []string{"driverpath = " + filepath.Dir(driver)},
+			nuttest.Section{Name: "box", Driver: "statusfile", Port: "box.status", Options: []string{"pollinterval = 1"}})
+		if r := n.Run(t, nuttest.NUTUpsdrvctl, "-u", nuttest.RunAsUser(), "start", "box"); r.Code != 0 {
+			t.Fatalf("NUT's upsdrvctl start box: %s", r)
+		}
+		pidFile := n.Join("statusfile-box.pid")
+		t.Cleanup(func() {
+			// upsdrvctl stop is NUT's way; the pid check guards against
+			// signalling anything but the driver this test started.
+			n.Run(t, nuttest.NUTUpsdrvctl, "stop", "box")
+			if b, err := os.ReadFile(pidFile); err == nil {
+				if pid, err := strconv.Atoi(strings.TrimSpace(string(b))); err == nil {
+					if exe, _ := os.Readlink("/proc/" + strconv.Itoa(pid) + "/exe"); exe == driver {
+						_ = syscall.Kill(pid, syscall.SIGTERM)
+						nuttest.WaitGone(pid, 5*time.Second)
+					}
+				}
+			}
+		})
+		nsrv := nuttest.StartNUTUpsd(t, n, nuttest.UpsdConfig{})
+		nsrv.WaitUPS(t, "box")
+		deadline := time.Now().Add(30 * time.Second)
+		for {
+			out := nuttest.UpscOutput(t, nsrv.Target("box"))
+			missing := ""
+			for _, w := range want {
+				if !strings.Contains("\n"+out, "\n"+w+"\n") {
+					missing = w
+					break
+				}
+			}
+			if missing == "" {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("Debian's upsc never showed %q from the example under NUT's upsdrvctl and upsd; last output:\n%s", missing, out)
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		if r := n.Run(t, nuttest.NUTUpsdrvctl, "stop", "box"); r.Code != 0 {
+			t.Errorf("NUT's upsdrvctl stop box: %s", r)
+		}
+	})
 }
 
 // waitUpsc runs gonut's upsc until its output holds every wanted line.
