@@ -204,6 +204,14 @@ func (r *runtime) run(ctx context.Context, req plugin.RunRequest, send func(plug
 	if err != nil {
 		return err
 	}
+	// Standalone mode refuses this as NUT does ("UPS [x] is for driver y,
+	// but I'm z!"); under the host the binary was found by the section's
+	// driver name, so it runs, but a renamed binary publishing another
+	// driver.name than its socket's is worth a word.
+	if req.Driver != "" && req.Driver != r.info.Name {
+		log.Warn("ups.conf names another driver than this binary is; driver.name shows the binary's",
+			"driver", req.Driver, "binary_driver", r.info.Name)
+	}
 	dev := newDevice(req.UPS, opts, log)
 	applyCommon(dev, r.info, opts, poll)
 

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/hashicorp/go-hclog"
 	goplugin "github.com/hashicorp/go-plugin"
 
 	"github.com/gonut/gonut/sdk/plugin"
@@ -258,4 +259,43 @@ func TestInitDataStaleIsKept(t *testing.T) {
 	if !has(u.Msgs, "DATAOK") {
 		t.Fatalf("first good poll sent %q, want DATAOK", u.Msgs)
 	}
+}
+
+// TestRunWarnsOfARenamedBinary: under the host a section naming another
+// driver than the binary's Info.Name runs, with one warning.
+func TestRunWarnsOfARenamedBinary(t *testing.T) {
+	var buf syncBuffer
+	log := hclog.New(&hclog.LoggerOptions{Output: &buf, Level: hclog.Info})
+	p := dispense(t, NewServer(Info{Name: "fake"}, &fakeDriver{}, WithLogger(log)))
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	recv, err := p.Run(ctx, plugin.RunRequest{UPS: "u1", Driver: "powerbox", Options: []plugin.Option{
+		{Key: "port", Value: "x", HasValue: true}}})
+	if err == nil {
+		_, err = recv()
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := buf.String(); !strings.Contains(got, "ups.conf names another driver than this binary is") ||
+		!strings.Contains(got, "driver=powerbox") || !strings.Contains(got, "binary_driver=fake") {
+		t.Fatalf("log %q lacks the renamed-binary warning", got)
+	}
+}
+
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
 }
