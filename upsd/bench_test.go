@@ -94,3 +94,26 @@ func BenchmarkChurn(b *testing.B) {
 		}
 	})
 }
+
+// BenchmarkConsumeGetVar measures one GET VAR through the request path
+// alone (parse, dispatch, reply), without sockets: the server's own CPU
+// per request beyond the kernel's, and its allocations.
+func BenchmarkConsumeGetVar(b *testing.B) {
+	f := newFixture(b, nil)
+	sc := newScriptConn("")
+	c := newConnAddr(f.srv, "127.0.0.1", 1)
+	c.raw, c.rw = sc, sc
+	req := []byte("GET VAR main ups.status\n")
+	// Warm the device's state as a first request would.
+	c.consume(req)
+	<-sc.wrote
+	b.ReportAllocs()
+	b.ResetTimer()
+	for range b.N {
+		c.consume(req)
+		<-sc.wrote
+		sc.mu.Lock()
+		sc.writes = sc.writes[:0]
+		sc.mu.Unlock()
+	}
+}

@@ -63,13 +63,13 @@ func closedLoop(ctx context.Context, s *server, n int, ex exchange, warmup, dur 
 	if !sleepCtx(ctx, warmup) {
 		phase.Store(phaseStop)
 	}
-	cpu0 := s.cpuTime()
+	cpu0, gen0 := s.cpuTime(), selfCPU()
 	t0 := time.Now()
 	phase.CompareAndSwap(phaseWarmup, phaseMeasure)
 	sleepCtx(ctx, dur)
 	phase.Store(phaseStop)
 	res.elapsed = time.Since(t0)
-	res.cpu = s.cpuTime() - cpu0
+	res.cpu, res.gen = s.cpuTime()-cpu0, selfCPU()-gen0
 	wg.Wait()
 	close(stopRSS)
 	res.peakRSS = int(peak.Load())

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"runtime"
 	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
@@ -23,6 +25,7 @@ type result struct {
 	lat      []time.Duration // sorted
 	peakRSS  int             // KiB, sampled during the phase
 	cpu      time.Duration   // the server's CPU time during the measured window
+	gen      time.Duration   // the load tool's own CPU time in that window
 	firstErr error
 }
 
@@ -48,6 +51,40 @@ func (r result) cpuPerOp() time.Duration {
 		return 0
 	}
 	return r.cpu / time.Duration(r.ops)
+}
+
+// genPerOp is the load tool's own CPU time per operation.
+func (r result) genPerOp() time.Duration {
+	if r.ops == 0 {
+		return 0
+	}
+	return r.gen / time.Duration(r.ops)
+}
+
+// ceiling is the throughput ratio against this result that a server
+// costing no CPU at all could reach on this machine, when the load tool
+// and the server share its CPUs and keep them busy: the tool still needs
+// its own CPU per request, so the rate can grow at most by
+// (tool + server) / tool. 0 when unknown.
+// Only a run that kept the CPUs busy (three quarters or more) has a
+// ceiling: otherwise something else than CPU limited it.
+func (r result) ceiling() float64 {
+	if r.gen <= 0 || r.elapsed <= 0 {
+		return 0
+	}
+	if busy := float64(r.gen+r.cpu) / float64(r.elapsed) / float64(runtime.NumCPU()); busy < 0.75 {
+		return 0
+	}
+	return float64(r.gen+r.cpu) / float64(r.gen)
+}
+
+// selfCPU is the load tool's user+system CPU time so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 // Phases of a run, read by the workers.
@@ -262,13 +299,13 @@ func churn(ctx context.Context, s *server, w int, warmup, dur time.Duration) (re
 	if !sleepCtx(ctx, warmup) {
 		phase.Store(phaseStop)
 	}
-	cpu0 := s.cpuTime()
+	cpu0, gen0 := s.cpuTime(), selfCPU()
 	t0 := time.Now()
 	phase.CompareAndSwap(phaseWarmup, phaseMeasure)
 	sleepCtx(ctx, dur)
 	phase.Store(phaseStop)
 	res.elapsed = time.Since(t0)
-	res.cpu = s.cpuTime() - cpu0
+	res.cpu, res.gen = s.cpuTime()-cpu0, selfCPU()-gen0
 	wg.Wait()
 	close(stopRSS)
 	res.peakRSS = int(peak.Load())

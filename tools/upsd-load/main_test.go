@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -116,5 +117,27 @@ func TestRun(t *testing.T) {
 	}
 	if strings.Contains(out.String(), "failed") {
 		t.Errorf("requests failed:\n%s\n%s", out.String(), log.String())
+	}
+}
+
+// TestCeiling checks the bound a zero-cost server could reach: with the
+// tool at 15 µs and the server at 10 µs per request on CPUs kept busy, a
+// free server gets at most 25/15 of the rate; an idle machine has none.
+func TestCeiling(t *testing.T) {
+	ncpu := time.Duration(runtime.NumCPU())
+	busy := result{ops: 1000, elapsed: 25 * time.Millisecond / ncpu, cpu: 10 * time.Millisecond, gen: 15 * time.Millisecond}
+	if c := busy.ceiling(); c < 1.666 || c > 1.667 {
+		t.Errorf("ceiling %v, want 25/15", c)
+	}
+	if g := busy.genPerOp(); g != 15*time.Microsecond {
+		t.Errorf("tool CPU per op %v", g)
+	}
+	idle := busy
+	idle.elapsed = 10 * busy.elapsed // 10 % busy: not limited by CPU
+	if c := idle.ceiling(); c != 0 {
+		t.Errorf("ceiling of an idle run %v, want none", c)
+	}
+	if c := (result{ops: 1, elapsed: time.Second, cpu: time.Second}).ceiling(); c != 0 {
+		t.Errorf("ceiling without the tool's CPU %v, want none", c)
 	}
 }

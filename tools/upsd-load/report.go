@@ -189,10 +189,16 @@ func (r *report) write(w io.Writer) {
 	for _, s := range r.servers {
 		fmt.Fprintf(w, " %s CPU µs/op |", s)
 	}
-	fmt.Fprintln(w)
-	cols := 2 + len(r.servers)*4
+	for _, s := range r.servers {
+		fmt.Fprintf(w, " load tool CPU µs/op (%s) |", s)
+	}
 	if two {
-		cols += 2
+		fmt.Fprint(w, " ceiling |")
+	}
+	fmt.Fprintln(w)
+	cols := 2 + len(r.servers)*5
+	if two {
+		cols += 3
 	}
 	fmt.Fprintln(w, "|"+strings.Repeat("---|", cols))
 	for _, row := range r.rows {
@@ -212,9 +218,24 @@ func (r *report) write(w io.Writer) {
 		for _, res := range row.res {
 			fmt.Fprintf(w, " %.1f |", float64(res.cpuPerOp())/float64(time.Microsecond))
 		}
+		for _, res := range row.res {
+			fmt.Fprintf(w, " %.1f |", float64(res.genPerOp())/float64(time.Microsecond))
+		}
+		if two {
+			if c := row.res[0].ceiling(); c > 0 {
+				fmt.Fprintf(w, " %.2f× |", c)
+			} else {
+				fmt.Fprint(w, " – (not CPU-bound) |")
+			}
+		}
 		fmt.Fprintln(w)
 	}
 	fmt.Fprintln(w)
+	if two {
+		fmt.Fprintf(w, "Ceiling: the throughput ratio a server using no CPU at all could reach against %s here, "+
+			"the load tool sharing the CPUs: (tool + %s CPU per op) / tool CPU per op; "+
+			"only where the two kept the CPUs at least 75 %% busy.\n\n", r.servers[0], r.servers[0])
+	}
 	fmt.Fprint(w, "| Resident memory (MiB) |")
 	for _, s := range r.servers {
 		fmt.Fprintf(w, " %s |", s)
