@@ -68,14 +68,51 @@ type Scanner struct {
 	// MaxWords > 0 drops words past this count, silently (NUT upsd: 32).
 	MaxWords int
 
+	// The words of the line so far are kept as bytes, one after the
+	// other in line, each ending at its offset in ends; the word being
+	// built is line[start:]. A finished line becomes one string and one
+	// slice (take): two allocations a line instead of one per word, which
+	// is most of upsd's allocation per request.
 	state scanState
-	word  []byte
-	words []string
+	line  []byte
+	ends  []int
+	start int
+}
+
+// take returns the words of the line so far (nil if none) and starts a
+// new line. The words are substrings of one new string, so they, and the
+// slice, are the caller's to keep.
+func (s *Scanner) take() []string {
+	var words []string
+	if len(s.ends) > 0 {
+		all := string(s.line[:s.ends[len(s.ends)-1]])
+		words = make([]string, len(s.ends))
+		from := 0
+		for i, end := range s.ends {
+			words[i] = all[from:end]
+			from = end
+		}
+	}
+	s.clear()
+	return words
+}
+
+// clear drops the line so far. Buffers a very long line grew are let go,
+// so that a scanner kept per client (upsd) holds little while idle.
+func (s *Scanner) clear() {
+	s.line, s.ends, s.start = s.line[:0], s.ends[:0], 0
+	if cap(s.line) > 1024 {
+		s.line = nil
+	}
+	if cap(s.ends) > 64 {
+		s.ends = nil
+	}
 }
 
 // Feed consumes one byte. When the byte completes a logical line, it returns
 // that line's words and done=true; an empty or comment-only line gives
-// done=true with zero words. The returned slice belongs to the caller.
+// done=true with zero words. The returned slice belongs to the caller (its
+// words are substrings of one string made for the line).
 //
 // An unescaped # inside quotes aborts the line as in NUT's pconf_char: Feed
 // returns ErrHashInQuotes with done=false and the words the line had so far,
@@ -93,17 +130,13 @@ func (s *Scanner) Feed(c byte) (words []string, done bool, err error) {
 	}
 	s.step(c)
 	if s.state == stParseErr {
-		words = s.words
-		s.words = nil
 		s.state = stFindWordStart
-		return words, false, ErrHashInQuotes
+		return s.take(), false, ErrHashInQuotes
 	}
 	if s.state != stEndOfLine {
 		return nil, false, nil
 	}
-	words = s.words
-	s.words = nil
-	return words, true, nil
+	return s.take(), true, nil
 }
 
 // Pending reports whether a logical line has been started but not finished:
@@ -112,7 +145,7 @@ func (s *Scanner) Feed(c byte) (words []string, done bool, err error) {
 func (s *Scanner) Pending() bool {
 	switch s.state {
 	case stFindWordStart:
-		return len(s.words) > 0
+		return len(s.ends) > 0
 	case stEndOfLine:
 		return false
 	}
@@ -129,21 +162,17 @@ func (s *Scanner) InQuote() bool {
 // call it at end of input. As in NUT's pconf_line, a word still being built is
 // kept only when it holds at least one byte.
 func (s *Scanner) Flush() []string {
-	if len(s.word) > 0 {
+	if len(s.line) > s.start {
 		s.endWord()
 	}
-	words := s.words
-	s.words = nil
-	s.word = s.word[:0]
 	s.state = stFindWordStart
-	return words
+	return s.take()
 }
 
 // Reset discards any partial line.
 func (s *Scanner) Reset() {
 	s.state = stFindWordStart
-	s.word = s.word[:0]
-	s.words = nil
+	s.clear()
 }
 
 // isBlank is C isspace() in the C locale minus the newline, which is handled
@@ -240,17 +269,19 @@ func (s *Scanner) addChar(c byte) {
 	if c < 0x20 || c > 0x7f {
 		return
 	}
-	if s.MaxWordLen > 0 && len(s.word) >= s.MaxWordLen {
+	if s.MaxWordLen > 0 && len(s.line)-s.start >= s.MaxWordLen {
 		return
 	}
-	s.word = append(s.word, c)
+	s.line = append(s.line, c)
 }
 
 func (s *Scanner) endWord() {
-	if s.MaxWords <= 0 || len(s.words) < s.MaxWords {
-		s.words = append(s.words, string(s.word))
+	if s.MaxWords <= 0 || len(s.ends) < s.MaxWords {
+		s.ends = append(s.ends, len(s.line))
+	} else {
+		s.line = s.line[:s.start] // a word past MaxWords is dropped
 	}
-	s.word = s.word[:0]
+	s.start = len(s.line)
 }
 
 // ErrUnterminatedQuote is returned by Split when the line ends inside a

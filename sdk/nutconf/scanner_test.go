@@ -198,6 +198,36 @@ func TestScannerWordsAreCallers(t *testing.T) {
 	}
 }
 
+// TestScannerAllocations: a line costs the scanner two allocations (its
+// words' one string and the slice), whatever its word count, once its
+// buffers have grown; upsd makes one line per request.
+func TestScannerAllocations(t *testing.T) {
+	sc := Scanner{MaxWordLen: DefaultMaxWordLen, MaxWords: DefaultMaxWords}
+	line := []byte("SET VAR myups ups.delay.shutdown \"120\"\n")
+	feed := func() {
+		for _, c := range line {
+			sc.Feed(c)
+		}
+	}
+	if n := testing.AllocsPerRun(100, feed); n > 2 {
+		t.Errorf("%v allocations per line, want at most 2", n)
+	}
+}
+
+// TestScannerLetsGoOfLongLines: a scanner kept per client does not hold
+// on to the buffers one very long request grew.
+func TestScannerLetsGoOfLongLines(t *testing.T) {
+	sc := Scanner{MaxWordLen: DefaultMaxWordLen, MaxWords: DefaultMaxWords}
+	long := strings.Repeat(strings.Repeat("x", DefaultMaxWordLen)+" ", 40) + "\n"
+	lines, _ := feedAll(t, &sc, long)
+	if len(lines) != 1 || len(lines[0]) != DefaultMaxWords || len(lines[0][31]) != DefaultMaxWordLen {
+		t.Fatalf("long line read as %d lines", len(lines))
+	}
+	if cap(sc.line) > 1024 || cap(sc.ends) > 64 {
+		t.Errorf("after a %d-byte line the scanner keeps %d bytes and %d offsets", len(long), cap(sc.line), cap(sc.ends))
+	}
+}
+
 func TestScannerPendingFlushReset(t *testing.T) {
 	var sc Scanner
 	if sc.Pending() {
@@ -283,6 +313,18 @@ func TestQuote(t *testing.T) {
 		words, err := Split(`VAR "` + Quote(tc.in) + `"`)
 		if err != nil || len(words) != 2 || words[1] != tc.in {
 			t.Errorf("Split of quoted %q = %q, %v", tc.in, words, err)
+		}
+	}
+}
+
+// BenchmarkScannerRequest is the cost of splitting one request line.
+func BenchmarkScannerRequest(b *testing.B) {
+	sc := Scanner{MaxWordLen: DefaultMaxWordLen, MaxWords: DefaultMaxWords}
+	line := []byte("GET VAR myups ups.status\n")
+	b.ReportAllocs()
+	for range b.N {
+		for _, c := range line {
+			sc.Feed(c)
 		}
 	}
 }
