@@ -250,6 +250,9 @@ func TestDifferentialInstCmds(t *testing.T) {
 		{"test.battery.start", "5"}, {"test.battery.start", "0"}, {"test.battery.start", "abc"},
 		{"test.battery.start", "99"}, {"test.battery.start", "100"},
 		{"test.battery.start.deep"}, {"test.battery.start.quick"}, {"test.battery.stop"},
+		// Command names match without regard to case, in upsd and in
+		// NUT's driver alike.
+		{"TEST.BATTERY.START.QUICK"}, {"Beeper.Toggle"}, {"SHUTDOWN.STOP"},
 	}
 	shutdowns := [][]string{{"shutdown.return"}, {"shutdown.stayoff"}}
 	cases := []struct {
