@@ -45,21 +45,19 @@ func (r result) pct(p float64) time.Duration {
 	return r.lat[min(max(i, 0), len(r.lat)-1)]
 }
 
-// cpuPerOp is the server's CPU time per operation.
-func (r result) cpuPerOp() time.Duration {
+// perOp divides a time measured over the phase by its operations.
+func (r result) perOp(d time.Duration) time.Duration {
 	if r.ops == 0 {
 		return 0
 	}
-	return r.cpu / time.Duration(r.ops)
+	return d / time.Duration(r.ops)
 }
 
+// cpuPerOp is the server's CPU time per operation.
+func (r result) cpuPerOp() time.Duration { return r.perOp(r.cpu) }
+
 // genPerOp is the load tool's own CPU time per operation.
-func (r result) genPerOp() time.Duration {
-	if r.ops == 0 {
-		return 0
-	}
-	return r.gen / time.Duration(r.ops)
-}
+func (r result) genPerOp() time.Duration { return r.perOp(r.gen) }
 
 // ceiling is the throughput ratio against this result that a server
 // costing no CPU at all could reach on this machine, when the load tool
